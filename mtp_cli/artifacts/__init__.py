@@ -1,0 +1,43 @@
+"""Shared by every step: manifests, atomic outputs, hashes, and the user-facing error type."""
+
+from mtp_cli.artifacts.atomic import (
+    MANIFEST_NAME,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    check_output_folder,
+    is_mtp_artifact,
+    staged_folder,
+)
+from mtp_cli.artifacts.errors import MtpError
+from mtp_cli.artifacts.progress import NullProgress, ProgressSink
+from mtp_cli.artifacts.hashing import sha256_bytes, sha256_file
+from mtp_cli.artifacts.manifest import (
+    FORMAT_VERSIONS,
+    build_manifest,
+    jsonable,
+    load_manifest_file,
+    read_manifest,
+    write_manifest,
+)
+
+__all__ = [
+    "MANIFEST_NAME",
+    "FORMAT_VERSIONS",
+    "MtpError",
+    "NullProgress",
+    "ProgressSink",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "build_manifest",
+    "check_output_folder",
+    "is_mtp_artifact",
+    "jsonable",
+    "load_manifest_file",
+    "read_manifest",
+    "sha256_bytes",
+    "sha256_file",
+    "staged_folder",
+    "write_manifest",
+]

@@ -1,0 +1,87 @@
+"""`mtp tokenize`: parse options, run `tokenize_corpus`, show a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+
+from mtp_cli.cli.console import RichProgress, console, human_bytes
+
+
+def tokenize(
+    sources: List[str] = typer.Argument(
+        None,
+        help="Files and folders: code files (recursed, filtered by --include), .txt, .jsonl, .jsonl.gz, "
+        ".parquet, or a `datasets.save_to_disk` folder. None: this Python's standard library source.",
+        show_default=False,
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (built beside it, then renamed into place)."),
+    tokenizer: str = typer.Option(
+        "bpe",
+        help="bpe (the shipped code BPE; with --vocab-size, a BPE trained on this corpus), bytes, "
+        "or the path of a tokenizer.json to copy.",
+    ),
+    vocab_size: Optional[int] = typer.Option(None, help="Train a byte-level BPE of this size on the corpus (default: use the shipped 32768 one)."),
+    seq_len: int = typer.Option(2048, help="Tokens per row."),
+    val_fraction: float = typer.Option(0.005, help="Fraction of documents in the validation split."),
+    include: List[str] = typer.Option(["*.py"], help="Glob of files to take from folders (repeatable)."),
+    text_field: Optional[str] = typer.Option(None, help="JSONL/parquet/datasets field holding the text [default: text, then content]."),
+    workers: int = typer.Option(0, help="Worker processes (0: all cores). Output is identical for any count."),
+    seed: int = typer.Option(0, help="Seed of the train/validation split."),
+    on_decode_error: str = typer.Option("replace", help="Non-UTF-8 input: replace (counted), skip, or fail."),
+    eos_token: Optional[str] = typer.Option(None, help="End-of-text token of a --tokenizer file, when it is not a usual name."),
+    shard_tokens: int = typer.Option(1 << 27, help="Tokens per Arrow shard file."),
+    overwrite: bool = typer.Option(False, help="Replace an existing mtp artifact at --out."),
+) -> None:
+    """Tokenize a code corpus into packed rows of token ids, in Arrow shards with a manifest."""
+    from mtp_cli.tokenize import TokenizeConfig, tokenize_corpus
+
+    cfg = TokenizeConfig(
+        out=out,
+        sources=list(sources or []),
+        tokenizer=tokenizer,
+        vocab_size=vocab_size,
+        seq_len=seq_len,
+        val_fraction=val_fraction,
+        include=list(include),
+        text_field=text_field,
+        workers=workers,
+        seed=seed,
+        on_decode_error=on_decode_error,
+        eos_token=eos_token,
+        shard_tokens=shard_tokens,
+        overwrite=overwrite,
+    )
+    with RichProgress() as progress:
+        manifest = tokenize_corpus(cfg, progress)
+    console.print(summary_table(manifest, out))
+
+
+def summary_table(manifest: dict, out: Path) -> Table:
+    tok = manifest["tokenizer"]
+    seconds = manifest["elapsed_seconds"]
+    source_bytes = sum(s["bytes"] for s in manifest["inputs"])
+    table = Table(title=f"{out}: {tok['origin']}, vocab {tok['vocab_size']}, seq_len {manifest['seq_len']}")
+    for column in ("split", "documents", "text", "tokens", "rows", "shards", "tail tokens"):
+        table.add_column(column, justify="right" if column != "split" else "left")
+    for name, split in manifest["splits"].items():
+        table.add_row(
+            name,
+            f"{split['documents']:,}",
+            human_bytes(split["document_bytes"]),
+            f"{split['tokens']:,}",
+            f"{split['rows']:,}",
+            str(len(split["shards"])),
+            f"{split['last_row_tokens']:,}",
+        )
+    tokens = sum(s["tokens"] for s in manifest["splits"].values())
+    skipped = ", ".join(f"{n} {reason}" for reason, n in manifest["skipped"]["counts"].items()) or "none"
+    table.caption = (
+        f"{human_bytes(source_bytes)} read in {seconds:.1f}s ({human_bytes(source_bytes / seconds)}/s, "
+        f"{tokens / seconds:,.0f} tokens/s, {manifest['workers_used']} workers); skipped: {skipped}; "
+        f"undecodable bytes replaced: {manifest['undecodable_bytes_replaced']}"
+    )
+    return table

@@ -1,0 +1,207 @@
+"""`tokenize_corpus`: a corpus in, `train/` and `validation/` Arrow shards plus a manifest out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from mtp_cli.artifacts import (
+    MtpError,
+    NullProgress,
+    ProgressSink,
+    build_manifest,
+    check_output_folder,
+    sha256_bytes,
+    sha256_file,
+    staged_folder,
+    write_manifest,
+)
+from mtp_cli.tokenize import vocab
+from mtp_cli.tokenize.shards import COLUMN, SplitWriter
+from mtp_cli.tokenize.sources import (
+    DECODE_POLICIES,
+    DEFAULT_INCLUDE,
+    Source,
+    iter_units,
+    resolve_sources,
+)
+from mtp_cli.tokenize.workers import ReadSettings, default_workers, process_units
+
+SPLITS = ("train", "validation")
+DEFAULT_TEXT_FIELD = "text"
+
+
+@dataclass
+class TokenizeConfig:
+    out: Path
+    sources: list[str] = field(default_factory=list)
+    tokenizer: str = "bpe"  # bpe | bytes | path to a tokenizer.json
+    vocab_size: int | None = None  # bpe: None uses the shipped code BPE, N trains one on this corpus
+    seq_len: int = 2048
+    val_fraction: float = 0.005
+    include: list[str] = field(default_factory=lambda: list(DEFAULT_INCLUDE))
+    text_field: str | None = None  # None: "text", falling back to "content"
+    workers: int = 0  # 0: all cores
+    seed: int = 0
+    on_decode_error: str = "replace"
+    eos_token: str | None = None
+    shard_tokens: int = 1 << 27
+    overwrite: bool = False
+
+
+def validate_config(cfg: TokenizeConfig) -> None:
+    if cfg.seq_len <= 0:
+        raise MtpError(f"--seq-len must be positive, got {cfg.seq_len}", "for example --seq-len 2048")
+    if not 0.0 <= cfg.val_fraction < 1.0:
+        raise MtpError(f"--val-fraction must be in [0, 1), got {cfg.val_fraction}", "for example 0.005")
+    if cfg.workers < 0:
+        raise MtpError(f"--workers must be 0 (all cores) or more, got {cfg.workers}")
+    if cfg.on_decode_error not in DECODE_POLICIES:
+        raise MtpError(f"--on-decode-error must be one of {', '.join(DECODE_POLICIES)}")
+    if cfg.shard_tokens < cfg.seq_len:
+        raise MtpError(f"--shard-tokens ({cfg.shard_tokens}) must hold at least one row of {cfg.seq_len}")
+    if cfg.vocab_size is not None:
+        if cfg.tokenizer != "bpe":
+            raise MtpError(f"--vocab-size applies only to --tokenizer bpe, not {cfg.tokenizer}", "drop --vocab-size")
+        if cfg.vocab_size < vocab.MIN_BPE_VOCAB:
+            raise MtpError(
+                f"--vocab-size {cfg.vocab_size} is too small",
+                f"a byte-level BPE needs at least {vocab.MIN_BPE_VOCAB} (256 bytes + EOS + PAD)",
+            )
+
+
+def is_validation(key: str, seed: int, fraction: float) -> bool:
+    """A document's split: a hash of its key, so it does not depend on order or worker count."""
+    digest = hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") < fraction * 2.0**64
+
+
+def _read_settings(cfg: TokenizeConfig) -> ReadSettings:
+    explicit = cfg.text_field is not None
+    return ReadSettings(cfg.on_decode_error, cfg.text_field or DEFAULT_TEXT_FIELD, explicit)
+
+
+def _training_texts(cfg: TokenizeConfig, sources: list[Source], workers: int, progress: ProgressSink) -> Iterator[str]:
+    settings = _read_settings(cfg)
+    progress.phase("reading corpus to train BPE", sum(s.bytes for s in sources), "B")
+    for result in process_units(iter_units(sources, settings.text_field, settings.explicit_field), settings, None, workers):
+        for doc in result.docs.docs:
+            if doc.text is not None and not is_validation(doc.key, cfg.seed, cfg.val_fraction):
+                yield doc.text
+        progress.advance(result.progress)
+
+
+def resolve_tokenizer(cfg: TokenizeConfig, sources: list[Source], workers: int, progress: ProgressSink) -> tuple[vocab.TokenizerSpec, str]:
+    """The tokenizer spec and a line saying where it came from."""
+    if cfg.tokenizer == "bytes":
+        return vocab.describe(vocab.bytes_tokenizer(), "bytes"), "raw UTF-8 bytes"
+    if cfg.tokenizer == "bpe" and cfg.vocab_size is None:
+        path = vocab.shipped_tokenizer_path()
+        if path.is_file():
+            spec = vocab.load_spec_from_json(path.read_text(), "bpe")
+            return spec, f"shipped {path.parent.name}"
+    if cfg.tokenizer == "bpe":
+        size = cfg.vocab_size or vocab.DEFAULT_VOCAB_SIZE
+        tokenizer = vocab.train_bpe(_training_texts(cfg, sources, workers, progress), size)
+        return vocab.describe(tokenizer, "bpe"), f"byte-level BPE trained on this corpus's train split, vocab {size}"
+    spec = vocab.load_tokenizer_file(cfg.tokenizer, cfg.eos_token)
+    return spec, f"file {cfg.tokenizer}"
+
+
+def _record_file_hashes(source: Source) -> dict[str, str]:
+    """Record-format sources (JSONL, parquet, Arrow) are hashed up front; plain files as workers read them."""
+    if source.kind in ("files", "stdlib"):
+        return {}
+    return {source.key_of(path): sha256_file(path) for path in source.files}
+
+
+def _source_entry(source: Source, file_hashes: list[tuple[str, str]]) -> dict:
+    combined = sha256_bytes("".join(f"{key}\t{digest}\n" for key, digest in file_hashes).encode())
+    return {
+        "arg": source.arg,
+        "kind": source.kind,
+        "path": str(source.root.resolve()),
+        "files": len(source.files),
+        "bytes": source.bytes,
+        "sha256": combined,
+    }
+
+
+def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -> dict:
+    """Tokenize and pack a corpus into `cfg.out`; return the manifest written there."""
+    progress = progress or NullProgress()
+    started = time.perf_counter()
+    validate_config(cfg)
+    check_output_folder(Path(cfg.out), cfg.overwrite)  # fail before any work
+    sources = resolve_sources(cfg.sources, tuple(cfg.include))
+    for source in sources:
+        if not source.files:
+            raise MtpError(
+                f"no files under {source.arg} match --include {' '.join(cfg.include)}",
+                "pass --include GLOB (for example --include '*.py')",
+            )
+    workers = cfg.workers or default_workers()
+    spec, origin = resolve_tokenizer(cfg, sources, workers, progress)
+    settings = _read_settings(cfg)
+    with staged_folder(cfg.out, cfg.overwrite) as stage:
+        (stage / "tokenizer.json").write_text(spec.json)
+        pad_id = spec.pad_id if spec.pad_id is not None else spec.eos_id
+        writers = {
+            split: SplitWriter(stage / split, cfg.seq_len, spec.dtype, spec.eos_id, pad_id, cfg.shard_tokens)
+            for split in SPLITS
+        }
+        hashes = [list(_record_file_hashes(s).items()) for s in sources]
+        skipped: list[dict] = []
+        replaced = Counter()
+        progress.phase("tokenizing", sum(s.bytes for s in sources), "B")
+        with open(stage / "files.jsonl", "w") as files_log:
+            for result in process_units(iter_units(sources, settings.text_field, settings.explicit_field), settings, spec, workers):
+                tokens = 0
+                for file in result.docs.files:
+                    hashes[result.docs.source].append((file["path"], file["sha256"]))
+                    files_log.write(json.dumps({"source": result.docs.source, **file}) + "\n")
+                for doc, ids in zip(result.docs.docs, result.ids):
+                    if doc.skip:
+                        skipped.append({"document": doc.key, "source": sources[result.docs.source].arg, "reason": doc.skip})
+                        continue
+                    split = "validation" if is_validation(doc.key, cfg.seed, cfg.val_fraction) else "train"
+                    writers[split].add(ids, len(doc.text.encode("utf-8")) if spec.kind != "bytes" else len(ids))
+                    tokens += len(ids)
+                    if doc.replaced:
+                        replaced["bytes"] += doc.replaced
+                        replaced["documents"] += 1
+                progress.advance(result.progress, tokens=tokens)
+        stats = {split: writer.close() for split, writer in writers.items()}
+        documents = sum(s.documents for s in stats.values())
+        if documents == 0:
+            reasons = Counter(s["reason"] for s in skipped)
+            detail = f" ({', '.join(f'{n} {r}' for r, n in reasons.items())} skipped)" if reasons else ""
+            raise MtpError(f"the corpus holds no documents to tokenize{detail}", "check SOURCES, --include and --text-field")
+        manifest = build_manifest(
+            "tokenized",
+            arguments=asdict(cfg),
+            inputs=[_source_entry(s, h) for s, h in zip(sources, hashes)],
+            tokenizer={**vocab.tokenizer_summary(spec), "file": "tokenizer.json", "origin": origin},
+            column=COLUMN,
+            seq_len=cfg.seq_len,
+            dtype=spec.dtype.name,
+            tail=(
+                "the last row of each split is padded with pad_id after its last_row_tokens real tokens; "
+                "rows are in stream order, documents joined by EOS"
+            ),
+            pad_id_used=pad_id,
+            splits={split: asdict(s) for split, s in stats.items()},
+            skipped={"counts": dict(Counter(s["reason"] for s in skipped)), "documents": skipped},
+            undecodable_bytes_replaced=replaced["bytes"],
+            documents_with_replacements=replaced["documents"],
+            files_list={"file": "files.jsonl", "sha256": sha256_file(stage / "files.jsonl")},
+            workers_used=workers,
+            elapsed_seconds=round(time.perf_counter() - started, 3),
+        )
+        write_manifest(stage, manifest)
+    return manifest
