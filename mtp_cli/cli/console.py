@@ -85,8 +85,9 @@ class RichProgress:
         self._progress.__enter__()
         return self
 
-    def __exit__(self, *exc) -> None:
-        self._progress.__exit__(*exc)
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._progress.live.transient = exc_type is not None  # on failure only the error line remains
+        self._progress.__exit__(exc_type, exc, tb)
 
     def phase(self, name: str, total: float | None, unit: str = "") -> None:
         import time

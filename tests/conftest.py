@@ -1,0 +1,36 @@
+"""Shared, session-scoped fixtures: expensive artifacts are built once per test run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mtp_cli.tokenize import TokenizeConfig, tokenize_corpus
+from mtp_cli.tokenize.sources import stdlib_root
+
+# A real code corpus that every machine has: a few packages of this Python's standard library.
+SMALL_CORPUS = ("json", "email", "urllib")
+
+
+@pytest.fixture(scope="session")
+def corpus_dirs() -> list[str]:
+    return [str(stdlib_root() / name) for name in SMALL_CORPUS]
+
+
+@pytest.fixture(scope="session")
+def tokenized_bytes(tmp_path_factory, corpus_dirs) -> Path:
+    """The small corpus as bytes, 256-token rows, 10% validation."""
+    out = tmp_path_factory.mktemp("data") / "bytes"
+    tokenize_corpus(TokenizeConfig(out=out, sources=corpus_dirs, tokenizer="bytes", seq_len=256, val_fraction=0.1, workers=1))
+    return out
+
+
+@pytest.fixture(scope="session")
+def tokenized_bpe(tmp_path_factory, corpus_dirs) -> Path:
+    """The small corpus with a 512-token BPE trained on it, 128-token rows, 10% validation."""
+    out = tmp_path_factory.mktemp("data") / "bpe"
+    tokenize_corpus(
+        TokenizeConfig(out=out, sources=corpus_dirs, tokenizer="bpe", vocab_size=512, seq_len=128, val_fraction=0.1, workers=1)
+    )
+    return out

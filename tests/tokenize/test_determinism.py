@@ -1,0 +1,50 @@
+"""The same inputs and arguments give byte-identical shards, whatever --workers is."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from mtp_cli.tokenize import TokenizeConfig, tokenize_corpus
+from mtp_cli.tokenize.sources import resolve_sources, stdlib_root
+
+
+def content_hashes(folder: Path) -> dict[str, str]:
+    """Every file except the manifest (which records the time and the worker count)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    }
+
+
+def test_identical_across_runs_and_worker_counts(tmp_path, corpus_dirs):
+    results = []
+    for run, workers in enumerate([1, 2, 2]):
+        out = tmp_path / f"run{run}"
+        cfg = TokenizeConfig(out=out, sources=corpus_dirs, tokenizer="bpe", vocab_size=400, seq_len=64, workers=workers,
+                             val_fraction=0.1, shard_tokens=64 * 500)
+        manifest = tokenize_corpus(cfg)
+        results.append((content_hashes(out), manifest["splits"]))
+    assert len(results[0][0]) > 8  # tokenizer, files list, several shards and their metadata
+    assert results[0] == results[1] == results[2]
+
+
+def test_seed_changes_the_split_only(tmp_path, corpus_dirs):
+    def split_docs(seed):
+        m = tokenize_corpus(TokenizeConfig(out=tmp_path / f"s{seed}", sources=corpus_dirs, tokenizer="bytes", workers=1,
+                                           val_fraction=0.2, seed=seed))
+        return m["splits"]["validation"]["documents"], m["splits"]["train"]["documents"] + m["splits"]["validation"]["documents"]
+
+    (val0, total0), (val1, total1) = split_docs(0), split_docs(1)
+    assert total0 == total1 and val0 > 0 and val1 > 0
+    assert (tmp_path / "s0/validation").exists()
+    assert content_hashes(tmp_path / "s0") != content_hashes(tmp_path / "s1")
+
+
+def test_default_corpus_is_this_pythons_standard_library():
+    (source,) = resolve_sources([], ("*.py",))
+    assert source.kind == "stdlib" and source.root == stdlib_root()
+    keys = {source.key_of(p) for p in source.files}
+    assert "json/__init__.py" in keys and "os.py" in keys and len(keys) > 500
+    assert not any("site-packages" in k for k in keys)
