@@ -108,7 +108,7 @@ def resolve_tokenizer(cfg: TokenizeConfig, sources: list[Source], workers: int, 
     if cfg.tokenizer == "bpe":
         size = cfg.vocab_size or vocab.DEFAULT_VOCAB_SIZE
         tokenizer = vocab.train_bpe(_training_texts(cfg, sources, workers, progress), size)
-        return vocab.describe(tokenizer, "bpe"), f"byte-level BPE trained on this corpus's train split, vocab {size}"
+        return vocab.describe(tokenizer, "bpe"), "byte-level BPE trained on this corpus's train split"
     spec = vocab.load_tokenizer_file(cfg.tokenizer, cfg.eos_token)
     return spec, f"file {cfg.tokenizer}"
 
@@ -147,6 +147,8 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
             )
     workers = cfg.workers or default_workers()
     spec, origin = resolve_tokenizer(cfg, sources, workers, progress)
+    if spec.kind == "bytes":
+        workers = 1  # encoding bytes is a copy: worker processes would cost more in transfer than they save
     settings = _read_settings(cfg)
     with staged_folder(cfg.out, cfg.overwrite) as stage:
         (stage / "tokenizer.json").write_text(spec.json)
