@@ -136,3 +136,18 @@ def test_many_small_shards(tmp_path, corpus_dirs):
     assert len(shards) > 3 and all(s["rows"] == 100 for s in shards[:-1])
     assert datasets.load_from_disk(str(out / "train")).num_rows == manifest["splits"]["train"]["rows"]
     assert [p.name for p in sorted((out / "train").glob("*.arrow"))] == [s["file"] for s in shards]
+
+
+def test_bpe_without_vocab_size_uses_the_shipped_code_tokenizer(tmp_path, corpus_dirs):
+    from mtp_cli.tokenize.vocab import shipped_tokenizer_path
+
+    shipped = shipped_tokenizer_path()
+    assert shipped.is_file()
+    out = tmp_path / "out"
+    manifest = tokenize_corpus(TokenizeConfig(out=out, sources=corpus_dirs[:1], seq_len=64, val_fraction=0.0, workers=1))
+    assert manifest["tokenizer"]["vocab_size"] == 32768 and manifest["tokenizer"]["origin"] == "shipped code-bpe-32k"
+    assert (out / "tokenizer.json").read_bytes() == shipped.read_bytes()
+    expected = expected_file_documents(out, corpus_dirs[:1], seed=0, fraction=0.0)
+    assert decoded(out, "train") == expected["train"]
+    # code compresses well with a code BPE: more than 3 bytes per token
+    assert manifest["splits"]["train"]["document_bytes"] / manifest["splits"]["train"]["tokens"] > 3.0
