@@ -105,7 +105,8 @@ def _find_token(tokenizer: Tokenizer, candidates: Iterable[str]) -> tuple[str, i
     return None
 
 
-def describe(tokenizer: Tokenizer, kind: str, eos_token: str | None = None) -> TokenizerSpec:
+def describe(tokenizer: Tokenizer, kind: str, eos_token: str | None = None, text: str | None = None) -> TokenizerSpec:
+    """The spec of `tokenizer`; `text` is its file's exact content when it was read from one."""
     eos = _find_token(tokenizer, [eos_token] if eos_token else EOS_CANDIDATES)
     if eos is None:
         wanted = eos_token or " / ".join(EOS_CANDIDATES[:4])
@@ -113,7 +114,7 @@ def describe(tokenizer: Tokenizer, kind: str, eos_token: str | None = None) -> T
     pad = _find_token(tokenizer, PAD_CANDIDATES)
     return TokenizerSpec(
         kind=kind,
-        json=tokenizer.to_str(),
+        json=text if text is not None else tokenizer.to_str(),
         vocab_size=tokenizer.get_vocab_size(with_added_tokens=True),
         eos_id=eos[1],
         pad_id=pad[1] if pad else None,
@@ -127,11 +128,12 @@ def load_tokenizer_file(path: str | Path, eos_token: str | None = None) -> Token
     if not path.is_file():
         raise MtpError(f"tokenizer file {path} does not exist", "use bpe, bytes, or a tokenizer.json path")
     try:
-        tokenizer = Tokenizer.from_file(str(path))
+        text = path.read_text(encoding="utf-8")
+        tokenizer = Tokenizer.from_str(text)
     except Exception as e:  # the Rust side raises plain Exception with a parse message
         first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise MtpError(f"{path} is not a valid tokenizer.json: {first_line}", "pass a file saved by `tokenizers`") from None
-    return describe(tokenizer, "file", eos_token)
+    return describe(tokenizer, "file", eos_token, text)
 
 
 def shipped_tokenizer_path() -> Path:
@@ -141,7 +143,7 @@ def shipped_tokenizer_path() -> Path:
 
 
 def load_spec_from_json(text: str, kind: str, eos_token: str | None = None) -> TokenizerSpec:
-    return describe(Tokenizer.from_str(text), kind, eos_token)
+    return describe(Tokenizer.from_str(text), kind, eos_token, text)
 
 
 class DocEncoder:

@@ -128,11 +128,16 @@ def test_tokenizer_without_eos(tmp_path, capsys, code_dir):
     assert_refused([code_dir, "--out", tmp_path / "out", "--tokenizer", path], capsys, "no end-of-text token", "--eos-token")
 
 
-def test_tokenizer_file_is_copied(tmp_path, capsys, code_dir, tokenized_bpe):
+def test_tokenizer_file_is_copied_byte_for_byte(tmp_path, capsys, code_dir, tokenized_bpe):
+    import hashlib
+
+    pretty = tmp_path / "pretty-tokenizer.json"  # formatted unlike tokenizers' own output
+    pretty.write_text(json.dumps(json.loads((tokenized_bpe / "tokenizer.json").read_text()), indent=4))
     out = tmp_path / "out"
-    assert run([code_dir, "--out", out, "--tokenizer", tokenized_bpe / "tokenizer.json", "--seq-len", "8"], capsys)[0] == 0
-    assert (out / "tokenizer.json").read_text() == (tokenized_bpe / "tokenizer.json").read_text()
-    assert json.loads((out / "manifest.json").read_text())["tokenizer"]["kind"] == "file"
+    assert run([code_dir, "--out", out, "--tokenizer", pretty, "--seq-len", "8"], capsys)[0] == 0
+    assert (out / "tokenizer.json").read_bytes() == pretty.read_bytes()
+    tokenizer = json.loads((out / "manifest.json").read_text())["tokenizer"]
+    assert tokenizer["kind"] == "file" and tokenizer["sha256"] == hashlib.sha256(pretty.read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize(
