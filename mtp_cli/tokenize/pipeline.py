@@ -172,7 +172,7 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
                         skipped.append({"document": doc.key, "source": sources[result.docs.source].arg, "reason": doc.skip})
                         continue
                     split = "validation" if is_validation(doc.key, cfg.seed, cfg.val_fraction) else "train"
-                    writers[split].add(ids, len(doc.text.encode("utf-8")) if spec.kind != "bytes" else len(ids))
+                    writers[split].add(ids, doc.text_bytes)
                     tokens += len(ids)
                     if doc.replaced:
                         replaced["bytes"] += doc.replaced

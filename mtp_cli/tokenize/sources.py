@@ -79,7 +79,6 @@ class TextUnit:
     source: int
     keys: list[str]
     texts: list[str | None]
-    bytes: int
     progress: int = 0
 
 
@@ -90,7 +89,7 @@ Unit = FileUnit | JsonlUnit | TextUnit
 class Document:
     key: str
     text: str | None  # None when skipped
-    source_bytes: int
+    text_bytes: int  # UTF-8 bytes of the text
     skip: str | None = None  # why it was skipped
     replaced: int = 0  # undecodable bytes replaced by U+FFFD
 
@@ -156,7 +155,7 @@ def resolve_sources(args: list[str], include: tuple[str, ...]) -> list[Source]:
     """Turn SOURCES arguments into Sources; no arguments means the running Python's standard library."""
     if not args:
         root = stdlib_root()
-        files = _walk(root, DEFAULT_INCLUDE, SKIPPED_DIRS | STDLIB_EXCLUDED_DIRS)
+        files = _walk(root, include, SKIPPED_DIRS | STDLIB_EXCLUDED_DIRS)
         return [Source("<python stdlib>", "stdlib", root, tuple(files), sum(_size(f) for f in files))]
     sources: list[Source] = []
     for arg in args:
@@ -229,7 +228,7 @@ def _batches_units(index: int, source: Source, path: Path, batches, rows: int) -
     for batch in batches:
         texts = batch.column(0).to_pylist()
         progress = size * (row + len(texts)) // max(rows, 1) - size * row // max(rows, 1)
-        yield TextUnit(index, [f"{key}:{row + i}" for i in range(len(texts))], texts, batch.nbytes, progress)
+        yield TextUnit(index, [f"{key}:{row + i}" for i in range(len(texts))], texts, progress)
         row += len(texts)
 
 
@@ -307,14 +306,17 @@ def decode_text(data: bytes, where: str, policy: str) -> tuple[str | None, int]:
     return text, _replaced_bytes
 
 
-def clean_surrogates(text: str) -> tuple[str, int]:
-    """JSON can carry lone surrogates, which no UTF-8 tokenizer accepts: replace and count them."""
+def clean_surrogates(text: str) -> tuple[str, int, int]:
+    """JSON can carry lone surrogates, which no UTF-8 tokenizer accepts: replace and count them.
+
+    Returns the text, its UTF-8 length, and the number of characters replaced.
+    """
     try:
-        text.encode("utf-8")
-        return text, 0
+        return text, len(text.encode("utf-8")), 0
     except UnicodeEncodeError:
-        cleaned = text.encode("utf-8", errors="replace").decode("utf-8")
-        return cleaned, sum(1 for a, b in zip(text, cleaned) if a != b)
+        encoded = text.encode("utf-8", errors="replace")
+        cleaned = encoded.decode("utf-8")
+        return cleaned, len(encoded), sum(1 for a, b in zip(text, cleaned) if a != b)
 
 
 def _read_files(unit: FileUnit, policy: str) -> UnitDocs:
@@ -328,11 +330,14 @@ def _read_files(unit: FileUnit, policy: str) -> UnitDocs:
         if not data:
             out.docs.append(Document(key, None, 0, skip="empty"))
         elif b"\x00" in data:
-            out.docs.append(Document(key, None, len(data), skip="binary"))
+            out.docs.append(Document(key, None, 0, skip="binary"))
         else:
             text, replaced = decode_text(data, path, policy)
-            skip = "not UTF-8" if text is None else None
-            out.docs.append(Document(key, text, len(data), skip=skip, replaced=replaced))
+            if text is None:
+                out.docs.append(Document(key, None, 0, skip="not UTF-8"))
+            else:
+                size = len(data) if not replaced else len(text.encode("utf-8"))
+                out.docs.append(Document(key, text, size, replaced=replaced))
     return out
 
 
@@ -356,7 +361,7 @@ def _read_jsonl(unit: JsonlUnit, policy: str, text_field: str, explicit: bool) -
             continue
         line, replaced = decode_text(raw, where, policy)
         if line is None:
-            out.docs.append(Document(key, None, len(raw), skip="not UTF-8"))
+            out.docs.append(Document(key, None, 0, skip="not UTF-8"))
             continue
         try:
             record = json.loads(line)
@@ -366,21 +371,19 @@ def _read_jsonl(unit: JsonlUnit, policy: str, text_field: str, explicit: bool) -
         if value is KeyError or not (isinstance(value, str) or value is None):
             wanted = f"'{text_field}'" + ("" if explicit else f" or '{FALLBACK_TEXT_FIELD}'")
             raise MtpError(f"{where} has no text field {wanted}", "pass --text-field NAME")
-        out.docs.append(_text_document(key, value, len(raw), replaced))
+        out.docs.append(_text_document(key, value, replaced))
     return out
 
 
-def _text_document(key: str, value: str | None, nbytes: int, replaced: int = 0) -> Document:
+def _text_document(key: str, value: str | None, replaced: int = 0) -> Document:
     if not value:
-        return Document(key, None, nbytes, skip="empty")
-    text, surrogates = clean_surrogates(value)
-    return Document(key, text, nbytes, replaced=replaced + surrogates)
+        return Document(key, None, 0, skip="empty")
+    text, size, surrogates = clean_surrogates(value)
+    return Document(key, text, size, replaced=replaced + surrogates)
 
 
 def _read_texts(unit: TextUnit) -> UnitDocs:
-    per_doc = unit.bytes // max(1, len(unit.texts))
-    docs = [_text_document(key, text, per_doc) for key, text in zip(unit.keys, unit.texts)]
-    return UnitDocs(unit.source, docs)
+    return UnitDocs(unit.source, [_text_document(key, text) for key, text in zip(unit.keys, unit.texts)])
 
 
 def read_unit(unit: Unit, policy: str, text_field: str, explicit_field: bool) -> UnitDocs:
