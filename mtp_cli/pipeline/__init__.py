@@ -1,0 +1,1 @@
+"""`mtp pipeline run`: recipes that chain tokenize -> train -> generate -> eval."""
