@@ -16,6 +16,8 @@ from mtp_cli.artifacts import (
     ProgressSink,
     build_manifest,
     check_output_folder,
+    jsonable,
+    read_manifest,
     sha256_bytes,
     sha256_file,
     staged_folder,
@@ -130,6 +132,36 @@ def _source_entry(source: Source, file_hashes: list[tuple[str, str]]) -> dict:
         "bytes": source.bytes,
         "sha256": combined,
     }
+
+
+# Arguments that change how the work is done, never what it produces.
+VOLATILE_ARGUMENTS = ("workers", "overwrite")
+
+
+def _stable_arguments(arguments: dict) -> dict:
+    return {k: v for k, v in jsonable(arguments).items() if k not in VOLATILE_ARGUMENTS}
+
+
+def _hash_sources(sources: list[Source]) -> list[dict]:
+    entries = []
+    for source in sources:
+        hashes = _record_file_hashes(source) or {source.key_of(p): sha256_file(p) for p in source.files}
+        entries.append(_source_entry(source, list(hashes.items())))
+    return entries
+
+
+def is_current(cfg: TokenizeConfig) -> bool:
+    """True when `cfg.out` already holds this corpus tokenized with these arguments (inputs re-hashed)."""
+    try:
+        manifest = read_manifest(cfg.out, "tokenized")
+    except MtpError:
+        return False
+    if _stable_arguments(manifest["arguments"]) != _stable_arguments(asdict(cfg)):
+        return False
+    try:
+        return manifest["inputs"] == _hash_sources(resolve_sources(cfg.sources, tuple(cfg.include)))
+    except MtpError:
+        return False
 
 
 def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -> dict:

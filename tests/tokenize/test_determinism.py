@@ -48,3 +48,22 @@ def test_default_corpus_is_this_pythons_standard_library():
     keys = {source.key_of(p) for p in source.files}
     assert "json/__init__.py" in keys and "os.py" in keys and len(keys) > 500
     assert not any("site-packages" in k for k in keys)
+
+
+def test_is_current_tracks_arguments_and_inputs(tmp_path):
+    from dataclasses import replace
+
+    from mtp_cli.tokenize import is_current
+
+    corpus = tmp_path / "code"
+    corpus.mkdir()
+    (corpus / "a.py").write_text("a = 1\n")
+    (corpus / "b.py").write_text("b = 2\n")
+    cfg = TokenizeConfig(out=tmp_path / "out", sources=[str(corpus)], tokenizer="bytes", seq_len=8, workers=1)
+    assert not is_current(cfg)
+    tokenize_corpus(cfg)
+    assert is_current(cfg)
+    assert is_current(replace(cfg, workers=2, overwrite=True))  # how, not what
+    assert not is_current(replace(cfg, seq_len=16))
+    (corpus / "b.py").write_text("b = 3\n")
+    assert not is_current(cfg)
