@@ -40,6 +40,10 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise MtpError(f"recipe value {where}={value!r} is not a mapping", "write it as key: value lines")
+        return dict(value)
     if tp is Any:
         return value
     if tp is bool:
