@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,15 +61,13 @@ def test_bad_recipe_files(tmp_path):
         load_recipe_file(Path(listy))
 
 
+@dataclass
+class Example:
+    overrides: dict[str, Any] = field(default_factory=dict)
+    betas: tuple[float, float] = (0.9, 0.95)
+
+
 def test_mappings_and_tuples():
-    from dataclasses import dataclass, field
-    from typing import Any
-
-    @dataclass
-    class Example:
-        overrides: dict[str, Any] = field(default_factory=dict)
-        betas: tuple[float, float] = (0.9, 0.95)
-
     cfg = build_section(Example, {"overrides": {"dim": 64}, "betas": [0.8, 0.9]}, "train")
     assert cfg.overrides == {"dim": 64} and list(cfg.betas) == [0.8, 0.9]
     with pytest.raises(MtpError, match="is not a mapping"):
