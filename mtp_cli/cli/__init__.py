@@ -13,6 +13,7 @@ import click
 import typer
 
 from mtp_cli.artifacts import MtpError
+from mtp_cli.cli import eval as eval_cli
 from mtp_cli.cli import info, tokenize
 from mtp_cli.cli.console import err_console
 
@@ -27,6 +28,7 @@ app = typer.Typer(
 # The command table.
 app.command("tokenize")(tokenize.tokenize)
 app.command("info")(info.info)
+app.add_typer(eval_cli.app, name="eval")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,28 @@
+"""Helpers shared by the eval tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from mtp_cli.eval import SandboxConfig
+
+# Short limits keep the hostile suite fast; the machine has 2 shared cores.
+HOSTILE = SandboxConfig(timeout=1.0, wall_factor=1.0, memory_mb=512, max_processes=32, max_file_mb=8, tmpfs_mb=64)
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="uid drop and mount namespace need root")
+
+
+def processes_of(uid: int | None) -> list[int]:
+    """Pids owned by `uid` (the sandbox uid of a launcher), anywhere on the machine."""
+    if uid is None:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid:
+                found.append(int(entry))
+        except OSError:
+            pass
+    return found
