@@ -14,7 +14,7 @@ import typer
 
 from mtp_cli.artifacts import MtpError
 from mtp_cli.cli import eval as eval_cli
-from mtp_cli.cli import info, tokenize
+from mtp_cli.cli import generate, info, tokenize, train
 from mtp_cli.cli.console import err_console
 
 app = typer.Typer(
@@ -27,7 +27,9 @@ app = typer.Typer(
 
 # The command table.
 app.command("tokenize")(tokenize.tokenize)
+app.command("train")(train.train)
 app.command("info")(info.info)
+app.command("generate")(generate.generate)
 app.add_typer(eval_cli.app, name="eval")
 
 

@@ -1,0 +1,153 @@
+"""`mtp train`: parse options, run `mtp_cli.train.train` under a live display, show a summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from mtp_cli.artifacts import MtpError
+from mtp_cli.cli.console import console, err_console
+
+
+def train(
+    data: Path = typer.Argument(..., help="A folder written by `mtp tokenize`.", show_default=False),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: manifest.json, metrics.jsonl, checkpoints/."),
+    preset: Optional[str] = typer.Option(None, help="Model size: tiny, small, base, 1b, 7b. (default: tiny)"),
+    heads: Optional[int] = typer.Option(None, help="n: prediction heads; head k predicts the token k ahead. (default: 4)"),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps. (default: one pass over the train split)"),
+    tokens: Optional[int] = typer.Option(None, help="Train on this many tokens instead of --steps."),
+    batch_tokens: Optional[int] = typer.Option(None, help="Tokens per optimizer step (whole rows). (default: 32768)"),
+    micro_batch: Optional[int] = typer.Option(None, help="Rows per forward/backward; gradients accumulate. (default: 4)"),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate. (default: 3e-4)"),
+    warmup: Optional[int] = typer.Option(None, help="Linear warmup steps. (default: 2% of the steps)"),
+    min_lr_ratio: Optional[float] = typer.Option(None, help="Cosine decays to this fraction of --lr. (default: 0.03)"),
+    grad_clip: Optional[float] = typer.Option(None, help="Gradient norm clip. (default: 1.0)"),
+    weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay on matrices. (default: 0.1)"),
+    loss_weights: Optional[str] = typer.Option(None, help="Comma-separated weight per head, e.g. 1,0.5,0.5,0.5. (default: all 1)"),
+    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N (bf16 autocast on CUDA). (default: auto)"),
+    seed: Optional[int] = typer.Option(None, help="Seed of the initialization and the data order. (default: 0)"),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
+    init_from: Optional[Path] = typer.Option(None, help="Start from this checkpoint (a run folder or a step folder); --heads may differ."),
+    freeze_trunk: bool = typer.Option(False, "--freeze-trunk", help="With --init-from: train only the extra heads, keep the next-token model."),
+    set_fields: List[str] = typer.Option([], "--set", help="Model field override FIELD=VALUE (repeatable), e.g. --set dim=256."),
+    head_type: Optional[str] = typer.Option(None, help="transformer (one block per head) or linear (extra heads only). (default: transformer)"),
+    heads_on_top: bool = typer.Option(False, "--heads-on-top", help="Keep the n=1 trunk whole and add the extra heads on top."),
+    tie_embeddings: bool = typer.Option(False, "--tie-embeddings", help="Share the embedding and unembedding matrices."),
+    naive_mtp: bool = typer.Option(False, "--naive-mtp", help="Keep all heads' logits alive at once (benchmark only)."),
+    eval_every: Optional[int] = typer.Option(None, help="Validation loss per head every N steps. (default: 250)"),
+    eval_tokens: Optional[int] = typer.Option(None, help="Validation tokens per evaluation. (default: 262144)"),
+    save_every: Optional[int] = typer.Option(None, help="Checkpoint every N steps (and at the end). (default: 500)"),
+    keep_checkpoints: Optional[int] = typer.Option(None, help="Checkpoints kept. (default: 3)"),
+) -> int:
+    """Train a transformer with n future-token heads on `mtp tokenize` output."""
+    from mtp_cli.model import parse_override
+    from mtp_cli.train import TrainConfig, config_for_resume
+    from mtp_cli.train import train as run_training
+
+    model_overrides = dict(parse_override(text) for text in set_fields)
+    for name, value in (("head_type", head_type), ("extra_heads_on_top", heads_on_top or None), ("tie_embeddings", tie_embeddings or None)):
+        if value is not None:
+            model_overrides[name] = value
+    options: dict[str, Any] = dict(
+        data=data, out=out, preset=preset, heads=heads, steps=steps, tokens=tokens, batch_tokens=batch_tokens,
+        micro_batch=micro_batch, lr=lr, warmup=warmup, min_lr_ratio=min_lr_ratio, grad_clip=grad_clip,
+        weight_decay=weight_decay, loss_weights=parse_weights(loss_weights), device=device, seed=seed,
+        init_from=init_from, freeze_trunk=freeze_trunk or None, naive_mtp=naive_mtp or None,
+        model_overrides=model_overrides or None, eval_every=eval_every, eval_tokens=eval_tokens,
+        save_every=save_every, keep_checkpoints=keep_checkpoints,
+    )
+    given = {name: value for name, value in options.items() if value is not None}
+    config = config_for_resume(out, given) if resume else TrainConfig(**given)
+    with TrainDisplay() as display:
+        result = run_training(config, resume=resume, observer=display)
+    console.print(summary_table(result, out))
+    if result.status == "interrupted":
+        err_console.print(f"[yellow]interrupted[/] at step {result.step}: saved {result.checkpoint}; continue with --resume")
+        return 130
+    return 0
+
+
+def parse_weights(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise MtpError(f"--loss-weights {text!r} is not a comma-separated list of numbers", "e.g. 1,0.5,0.5,0.5") from None
+
+
+def _losses(values: list[float]) -> str:
+    return "  ".join(f"{v:.3f}" for v in values)
+
+
+class TrainDisplay:
+    """Live status line while training: step, tokens/s, per-head loss, learning rate, ETA."""
+
+    def __init__(self) -> None:
+        self.live = Live(console=err_console, refresh_per_second=4, transient=False)
+        self.plan: dict[str, Any] = {}
+        self.started = time.perf_counter()
+        self.step_seconds: float | None = None
+        self.last_eval = ""
+
+    def __enter__(self) -> "TrainDisplay":
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.live.__exit__(*exc)
+
+    def on_start(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        err_console.print(
+            f"training {plan['parameters'] / 1e6:.1f}M parameters, {plan['heads']} heads, on {plan['device']}: "
+            f"steps {plan['start_step']}..{plan['total_steps']}, {plan['tokens_per_step']:,} tokens per step"
+        )
+
+    def on_step(self, record: dict[str, Any]) -> None:
+        seconds = record["step_seconds"]
+        self.step_seconds = seconds if self.step_seconds is None else 0.9 * self.step_seconds + 0.1 * seconds
+        remaining = (self.plan["total_steps"] - record["step"]) * self.step_seconds
+        table = Table.grid(padding=(0, 2))
+        table.add_row(
+            f"[bold]step[/] {record['step']}/{self.plan['total_steps']}",
+            f"{record['tokens_per_second']:,.0f} tok/s",
+            f"lr {record['lr']:.2e}",
+            f"[bold]loss per head[/] {_losses(record['head_loss'])}",
+            f"ETA {time.strftime('%H:%M:%S', time.gmtime(remaining))}",
+        )
+        if self.last_eval:
+            table.add_row("", "", "", self.last_eval, "")
+        self.live.update(table)
+
+    def on_eval(self, record: dict[str, Any]) -> None:
+        self.last_eval = f"[bold]validation[/] {_losses(record['head_loss'])} (step {record['step']})"
+
+    def on_checkpoint(self, step: int, folder: Path) -> None:
+        pass
+
+
+def summary_table(result, out: Path) -> Table:
+    table = Table(title=f"{out}: {result.status} at step {result.step}/{result.total_steps}")
+    for column in ("head", "predicts", "train loss", "train top-1", "validation loss", "validation top-1"):
+        table.add_column(column, justify="right")
+    train, val = result.last_train, result.last_eval
+    for k, loss in enumerate(train.get("head_loss", [])):
+        table.add_row(
+            str(k + 1),
+            f"t+{k + 1}",
+            f"{loss:.4f}",
+            f"{train['head_accuracy'][k]:.3f}",
+            f"{val['head_loss'][k]:.4f}" if val else "-",
+            f"{val['head_accuracy'][k]:.3f}" if val else "-",
+        )
+    table.caption = (
+        f"{result.tokens_seen:,} tokens in {result.elapsed_seconds:.1f}s of steps "
+        f"({result.tokens_seen / max(result.elapsed_seconds, 1e-9):,.0f} tokens/s); checkpoint: {result.checkpoint}"
+    )
+    return table

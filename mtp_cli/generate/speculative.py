@@ -1,0 +1,109 @@
+"""Self-speculative decoding: the extra heads draft, head 1 verifies, in one forward per step.
+
+Each step feeds every row a block `[t, d1 .. dK]`: t is a token already decided (head 1's), d1..dK
+the drafts of heads 2..K+1 made at the position before t. Head 1's outputs on the block verify the
+drafts; a row keeps t, its longest accepted prefix of drafts (a tokens) and one more token decided
+by head 1 at the last accepted position, which starts the next block. The cache is rolled back past
+the rejected drafts, row by row, and the heads at the last accepted position draft the next block.
+
+Greedy: a draft is accepted when it equals head 1's argmax, so the output is plain greedy's.
+Sampling (temperature > 0): draft d_j is drawn from q = head j+1's distribution and accepted with
+probability min(1, p(d_j) / q(d_j)), p being head 1's; at the first rejection the next token is
+drawn from the normalized max(0, p - q), so every token follows plain sampling's distribution.
+Drafts are drawn independently of each other and of the accept decisions, which keeps this exact
+even though q does not see the drafts before it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from mtp_cli.generate.forward import at_positions, cached_hidden
+from mtp_cli.generate.rows import RowResult, RowTracker, prefill
+from mtp_cli.generate.sampling import RowRandom, SamplingParams, draw, probabilities
+from mtp_cli.generate.stopping import StopChecker
+from mtp_cli.model import MtpTransformer
+
+
+@dataclass
+class Draft:
+    """What the next block verifies, per row."""
+
+    first: torch.Tensor  # (batch,) the decided token t
+    tokens: torch.Tensor  # (batch, K) drafts d1..dK
+    probs: torch.Tensor | None  # (batch, K, vocab) their distributions q (sampling only)
+
+
+class Drafter:
+    """Turns head logits into decided tokens and drafts, greedy or sampled."""
+
+    def __init__(self, params: SamplingParams, rng: RowRandom | None):
+        self.params, self.rng = params, rng
+
+    def draft(self, first: torch.Tensor, draft_logits: torch.Tensor, uniforms: torch.Tensor | None) -> Draft:
+        if self.params.greedy:
+            return Draft(first, draft_logits.argmax(-1), None)
+        q = probabilities(draft_logits, self.params)
+        return Draft(first, draw(q, uniforms), q)
+
+    def verify(self, draft: Draft, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Head 1's (batch, K+1, vocab) logits on the block -> (accepted drafts a, next decided token,
+        the uniforms left for the next drafts)."""
+        k = draft.tokens.shape[1]
+        if self.params.greedy:
+            predicted = logits.argmax(-1)
+            accepted = (predicted[:, :k] == draft.tokens).long().cumprod(1).sum(1)
+            return accepted, predicted.gather(1, accepted[:, None]).squeeze(1), None
+        u = self.rng.uniforms(2 * k + 1)
+        p = probabilities(logits, self.params)
+        p_draft = p[:, :k].gather(-1, draft.tokens[..., None]).squeeze(-1)
+        q_draft = draft.probs.gather(-1, draft.tokens[..., None]).squeeze(-1)
+        accepted = (u[:, :k] * q_draft < p_draft).long().cumprod(1).sum(1)
+        # After the last accepted draft: the residual max(0, p - q) at the rejection, or p itself
+        # (q = 0) when every draft was accepted.
+        index = accepted.view(-1, 1, 1).expand(-1, 1, p.shape[-1])
+        p_next = p.gather(1, index).squeeze(1)
+        q_padded = torch.cat([draft.probs, torch.zeros_like(draft.probs[:, :1])], dim=1)
+        residual = (p_next - q_padded.gather(1, index).squeeze(1)).clamp_(min=0)
+        residual = torch.where(residual.sum(-1, keepdim=True) > 0, residual, p_next)  # p == q up to rounding
+        return accepted, draw(residual, u[:, k]), u[:, k + 1 :]
+
+
+@torch.inference_mode()
+def decode_speculative(
+    model: MtpTransformer,
+    prompts: list[list[int]],
+    checker: StopChecker,
+    params: SamplingParams,
+    draft_heads: int,
+    seeds: list[int] | None = None,
+) -> list[RowResult]:
+    k = draft_heads
+    rows = RowTracker(checker, draft_heads=k)
+    rng = None if params.greedy else RowRandom(seeds, model.tok_embeddings.weight.device)
+    drafter = Drafter(params, rng)
+
+    # A row may overshoot its limit by k tokens in its last step, and still feeds blocks afterwards.
+    cache, last = prefill(model, prompts, heads=k + 1, room=max(checker.limits) + 2 * (k + 1))
+    logits = model.unembed(torch.stack(last, dim=1))  # (batch, K+1, vocab): every head, last prompt token
+    u = None if params.greedy else rng.uniforms(k + 1)
+    first = logits[:, 0].argmax(-1) if params.greedy else draw(probabilities(logits[:, 0], params), u[:, 0])
+    draft = drafter.draft(first, logits[:, 1:], None if u is None else u[:, 1:])
+    done = rows.take([[t] for t in first.tolist()])
+
+    while not done:
+        block = torch.cat([draft.first[:, None], draft.tokens], dim=1)
+        hidden = cached_hidden(model, block, cache)
+        accepted, following, u = drafter.verify(draft, model.unembed(hidden[0]))
+        # Keep t and the accepted drafts; a row that has ended keeps nothing, so its cache stays bounded.
+        active = rows.active_mask(block.device)
+        cache.truncate(cache.lengths - (k + 1) + torch.where(active, accepted + 1, 0))
+        drafting = torch.stack([at_positions(h, accepted) for h in hidden[1:]], dim=1)
+        new_draft = drafter.draft(following, model.unembed(drafting), u)
+
+        host = torch.cat([draft.tokens, following[:, None], accepted[:, None]], dim=1).tolist()
+        done = rows.take([row[: row[-1]] + [row[k]] for row in host], [row[-1] for row in host])
+        draft = new_draft
+    return rows.results()

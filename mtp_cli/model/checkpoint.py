@@ -1,0 +1,85 @@
+"""Model files in a checkpoint folder, and loading them back without the trainer.
+
+A checkpoint folder holds `model.safetensors` (Llama-style names; a tied unembedding is stored once,
+as `tok_embeddings.weight`), `config.json` (`{"model": ModelConfig fields, "tokenizer": identity,
+...}`), `tokenizer.json` (a copy, so generation needs nothing else) and `manifest.json` (kind
+"checkpoint", written last). The trainer adds its own state files beside them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text, read_manifest, sha256_bytes
+from mtp_cli.model.config import ModelConfig
+from mtp_cli.model.transformer import MtpTransformer
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+TOKENIZER_NAME = "tokenizer.json"
+LATEST_NAME = "latest"
+TIED_NAME = "output.weight"
+
+
+def model_tensors(model: MtpTransformer) -> dict[str, torch.Tensor]:
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+    if model.config.tie_embeddings:
+        tensors.pop(TIED_NAME)
+    return tensors
+
+
+def load_tensors(model: MtpTransformer, tensors: dict[str, torch.Tensor]) -> None:
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    if model.config.tie_embeddings:
+        missing = [name for name in missing if name != TIED_NAME]
+    if missing or unexpected:
+        raise MtpError(
+            f"checkpoint weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})",
+            "the checkpoint is damaged or its config.json was edited",
+        )
+
+
+def write_model_files(folder: Path, model: MtpTransformer, tokenizer_json: str, tokenizer: dict[str, Any], **extra: Any) -> None:
+    """Weights, config and tokenizer into `folder` (the caller stages the folder and writes the manifest)."""
+    save_file(model_tensors(model), str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+    atomic_write_text(folder / TOKENIZER_NAME, tokenizer_json)
+    atomic_write_json(folder / CONFIG_NAME, {"model": model.config.to_dict(), "tokenizer": tokenizer, **extra})
+
+
+def resolve_checkpoint(path: str | Path) -> Path:
+    """A checkpoint folder from itself, a run folder, or a run's checkpoints folder (via `latest`)."""
+    path = Path(path)
+    for pointer in (path / "checkpoints" / LATEST_NAME, path / LATEST_NAME):
+        if pointer.is_file():
+            return pointer.parent / pointer.read_text().strip()
+    if (path / "checkpoints").is_dir() or path.name == "checkpoints":
+        raise MtpError(f"{path} has no checkpoint yet", "train longer than --save-every steps, or point at a step folder")
+    return path
+
+
+def read_checkpoint_config(path: str | Path) -> tuple[Path, dict[str, Any]]:
+    """The checked folder and its config.json, without loading weights."""
+    folder = resolve_checkpoint(path)
+    read_manifest(folder, "checkpoint")
+    try:
+        return folder, json.loads((folder / CONFIG_NAME).read_text())
+    except (OSError, ValueError):
+        raise MtpError(f"{folder / CONFIG_NAME} is missing or not JSON", "the checkpoint is damaged") from None
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MtpTransformer, ModelConfig, str]:
+    """(model in eval mode, its config, tokenizer.json text) from a checkpoint, run, or checkpoints folder."""
+    folder, info = read_checkpoint_config(path)
+    config = ModelConfig.from_dict(info["model"])
+    tokenizer_json = (folder / TOKENIZER_NAME).read_text()
+    expected = info.get("tokenizer", {}).get("sha256")
+    if expected and sha256_bytes(tokenizer_json.encode("utf-8")) != expected:
+        raise MtpError(f"{folder / TOKENIZER_NAME} does not match its config.json", "the checkpoint is damaged")
+    model = MtpTransformer(config)
+    load_tensors(model, load_file(str(folder / WEIGHTS_NAME)))
+    return model.to(device).eval(), config, tokenizer_json

@@ -1,0 +1,139 @@
+"""The model's shape: one dataclass, named presets, and `field=value` overrides.
+
+Layer accounting follows the method's released model code: `n_layers` counts every transformer block
+a token passes through on the next-token path, so at equal `n_layers` an n=1 and an n=4 model have the
+same parameter count. The trunk is the first `n_layers - n` blocks and each of the n heads is one
+block (head 1 included). `extra_heads_on_top` keeps the n=1 model whole (trunk of `n_layers - 1`
+blocks plus head 1) and adds the n - 1 extra heads on top, as in the paper's "+3 layers" variant;
+linear heads cost no block, so they always sit on top of that same trunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from typing import Any
+
+from mtp_cli.artifacts import MtpError
+
+HEAD_TYPES = ("transformer", "linear")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = 32768
+    dim: int = 128
+    n_layers: int = 6  # blocks on the next-token path: trunk + head 1 (see the module docstring)
+    n_heads: int = 4  # attention heads per block
+    ffn_dim: int | None = None  # SwiGLU hidden size; None: 8/3 * dim rounded up to `multiple_of`
+    multiple_of: int = 256
+    max_seq_len: int = 2048  # the context the model is trained for; checked against the data
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    n_future_tokens: int = 4  # n: the number of prediction heads; head k predicts the token k ahead
+    head_type: str = "transformer"  # transformer | linear (extra heads only; head 1 is always a block)
+    extra_heads_on_top: bool = False
+    tie_embeddings: bool = False
+    init_std: float = 0.02
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        if self.head_type not in HEAD_TYPES:
+            raise MtpError(f"head_type {self.head_type!r} is not one of {', '.join(HEAD_TYPES)}")
+        for name in ("vocab_size", "dim", "n_layers", "n_heads", "max_seq_len", "n_future_tokens"):
+            if getattr(self, name) < 1:
+                raise MtpError(f"model {name} must be at least 1, got {getattr(self, name)}")
+        if self.dim % self.n_heads or (self.dim // self.n_heads) % 2:
+            raise MtpError(
+                f"dim {self.dim} must split into {self.n_heads} attention heads of an even size",
+                "change dim or n_heads",
+            )
+        if self.trunk_layers < 0 or (self.trunk_layers == 0 and self.n_layers > 1):
+            raise MtpError(
+                f"{self.n_layers} layers leave no trunk for {self.n_future_tokens} heads",
+                "use more layers (--set n_layers=N), fewer --heads, or --heads-on-top",
+            )
+
+    @property
+    def head_dim(self) -> int:
+        return self.dim // self.n_heads
+
+    @property
+    def hidden_dim(self) -> int:
+        if self.ffn_dim is not None:
+            return self.ffn_dim
+        hidden = int(2 * 4 * self.dim / 3)
+        return self.multiple_of * ((hidden + self.multiple_of - 1) // self.multiple_of)
+
+    @property
+    def trunk_layers(self) -> int:
+        """Shared blocks before the heads."""
+        if self.extra_heads_on_top or self.head_type == "linear":
+            return self.n_layers - 1
+        return self.n_layers - self.n_future_tokens
+
+    @property
+    def total_blocks(self) -> int:
+        """Transformer blocks in the model: trunk, head 1, and the extra heads when they are blocks."""
+        extra = self.n_future_tokens - 1 if self.head_type == "transformer" else 0
+        return self.trunk_layers + 1 + extra
+
+    def with_heads(self, n: int) -> "ModelConfig":
+        """The same trunk and head 1 with n heads: what fine-tuning with a different `--heads` builds."""
+        n_layers = self.trunk_layers + (n if self.head_type == "transformer" else 1)
+        return dataclasses.replace(self, n_future_tokens=n, n_layers=n_layers, extra_heads_on_top=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MtpError(f"unknown model config fields: {', '.join(unknown)}", "was it written by a newer mtp?")
+        return cls(**data)
+
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # Parameter counts are for the shipped 32k vocabulary, untied, n=4 (equal for any n).
+    "tiny": dict(dim=128, n_layers=6, n_heads=4),  # 1.6M non-embedding, 10M total: minutes on 2 CPU cores
+    "small": dict(dim=512, n_layers=8, n_heads=8),  # 27M non-embedding (the paper's "30M"), 61M total
+    "base": dict(dim=768, n_layers=12, n_heads=12),  # 85M non-embedding, 135M total (GPT-2 small class)
+    "1b": dict(dim=2048, n_layers=16, n_heads=16, max_seq_len=4096),  # 0.82B non-embedding, 0.96B total
+    # The published 7B code models: dim 4096, 32 layers, 32 heads, SwiGLU 11008, context 4096.
+    "7b": dict(dim=4096, n_layers=32, n_heads=32, ffn_dim=11008, max_seq_len=4096),
+}
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`field=value` with the value converted to the field's type."""
+    name, sep, raw = text.partition("=")
+    name = name.strip().replace("-", "_")
+    types = {f.name: f.type for f in fields(ModelConfig)}
+    if not sep or name not in types:
+        raise MtpError(f"--set {text!r} is not FIELD=VALUE for a model field", f"fields: {', '.join(types)}")
+    kind = str(types[name])
+    raw = raw.strip()
+    try:
+        if "bool" in kind:
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError
+            return name, raw.lower() in ("true", "1", "yes")
+        if raw.lower() in ("none", "null") and "None" in kind:
+            return name, None
+        if "int" in kind:
+            return name, int(raw)
+        if "float" in kind:
+            return name, float(raw)
+        return name, raw
+    except ValueError:
+        raise MtpError(f"--set {text!r}: {raw!r} is not a valid {kind}") from None
+
+
+def build_config(preset: str = "tiny", overrides: dict[str, Any] | None = None) -> ModelConfig:
+    if preset not in PRESETS:
+        raise MtpError(f"unknown preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
+    return ModelConfig(**{**PRESETS[preset], **(overrides or {})})

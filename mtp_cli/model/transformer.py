@@ -1,0 +1,167 @@
+"""The multi-token prediction transformer: a shared trunk and n parallel heads.
+
+Module layout follows the method's released checkpoints (Llama names): `layers` holds the trunk
+blocks followed by head 1's block, `extra_heads` holds heads 2..n, and one `norm` and one `output`
+(the unembedding) serve every head. Each head reads the trunk's output independently.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from mtp_cli.model.cache import CacheStep, KVCache
+from mtp_cli.model.config import ModelConfig
+from mtp_cli.model.layers import Block, RMSNorm, rotary_angles
+
+Rope = tuple[torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class MtpOutput:
+    logits: torch.Tensor | None  # (batch, positions, len(heads), vocab), float32; None when no head asked
+    trunk: torch.Tensor  # (batch, seq, dim): the trunk's output for every input position
+
+
+class MtpTransformer(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
+        self.layers = nn.ModuleList(Block(config) for _ in range(config.trunk_layers + 1))
+        self.extra_heads = nn.ModuleList(self._new_extra_head() for _ in range(config.n_future_tokens - 1))
+        self.norm = RMSNorm(config.dim, config.norm_eps)
+        self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.output.weight = self.tok_embeddings.weight
+        self.reset_parameters()
+
+    def _new_extra_head(self) -> nn.Module:
+        if self.config.head_type == "linear":
+            return nn.Linear(self.config.dim, self.config.dim, bias=False)
+        return Block(self.config)
+
+    def reset_parameters(self) -> None:
+        # Residual output projections are scaled down so the residual stream's variance does not grow
+        # with depth (GPT-2's scheme); linear heads start as the identity, i.e. as a probe of the trunk.
+        residual_std = self.config.init_std / math.sqrt(2 * self.config.total_blocks)
+        for name, param in self.named_parameters():
+            if param.dim() < 2:
+                nn.init.ones_(param)
+            elif name.startswith("extra_heads.") and self.config.head_type == "linear":
+                nn.init.eye_(param)
+            elif name.endswith(("attention.wo.weight", "feed_forward.w2.weight")):
+                nn.init.normal_(param, std=residual_std)
+            else:
+                nn.init.normal_(param, std=self.config.init_std)
+
+    # ---- structure -------------------------------------------------------------------------
+
+    @property
+    def n_future_tokens(self) -> int:
+        return len(self.extra_heads) + 1
+
+    @property
+    def trunk_blocks(self) -> nn.ModuleList:
+        return self.layers[:-1]
+
+    def head_module(self, index: int) -> nn.Module:
+        """Head `index` (0-based; it predicts the token index + 1 ahead)."""
+        return self.layers[-1] if index == 0 else self.extra_heads[index - 1]
+
+    def trunk_parameters(self) -> list[nn.Parameter]:
+        """Everything the heads share: embeddings, trunk blocks, final norm, unembedding."""
+        shared = [self.tok_embeddings, *self.trunk_blocks, self.norm, self.output]
+        return list(dict.fromkeys(p for module in shared for p in module.parameters()))
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        total = sum(p.numel() for p in self.parameters())
+        if non_embedding:
+            total -= self.tok_embeddings.weight.numel()
+            if not self.config.tie_embeddings:
+                total -= self.output.weight.numel()
+        return total
+
+    # ---- pieces (training runs these separately, see mtp_cli.train.objective) ---------------
+
+    def rope(self, seq_len: int, device: torch.device) -> Rope:
+        positions = torch.arange(seq_len, device=device)[None]
+        return rotary_angles(positions, self.config.head_dim, self.config.rope_theta)
+
+    def trunk(
+        self,
+        tokens: torch.Tensor,
+        rope: Rope | None = None,
+        cache: KVCache | None = None,
+        step: CacheStep | None = None,
+    ) -> torch.Tensor:
+        """(batch, seq) token ids -> (batch, seq, dim) trunk output."""
+        rope = rope if rope is not None else self.rope(tokens.shape[1], tokens.device)
+        h = self.tok_embeddings(tokens)
+        for i, block in enumerate(self.trunk_blocks):
+            h = block(h, rope, cache.trunk[i] if cache else None, step)
+        return h
+
+    def head(
+        self,
+        index: int,
+        h: torch.Tensor,
+        rope: Rope | None = None,
+        cache: KVCache | None = None,
+        step: CacheStep | None = None,
+    ) -> torch.Tensor:
+        """Head `index`'s hidden state (before the shared norm and unembedding) from the trunk output."""
+        module = self.head_module(index)
+        if isinstance(module, Block):
+            rope = rope if rope is not None else self.rope(h.shape[1], h.device)
+            return module(h, rope, cache.heads[index] if cache else None, step)
+        return module(h)
+
+    def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Shared final norm and unembedding; logits in float32 for a stable softmax."""
+        return self.output(self.norm(hidden)).float()
+
+    # ---- inference --------------------------------------------------------------------------
+
+    def new_cache(self, batch_size: int, max_len: int, heads: int | None = None) -> KVCache:
+        """A KV cache for `batch_size` rows of up to `max_len` positions serving heads 0..heads-1."""
+        heads = self.n_future_tokens if heads is None else heads
+        if not 1 <= heads <= self.n_future_tokens:
+            raise ValueError(f"heads must be in 1..{self.n_future_tokens}, got {heads}")
+        is_block = [isinstance(self.head_module(i), Block) for i in range(heads)]
+        device = self.tok_embeddings.weight.device
+        return KVCache(batch_size, max_len, len(self.trunk_blocks), is_block, device)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        cache: KVCache | None = None,
+        heads: list[int] | None = None,
+        last: int | None = None,
+    ) -> MtpOutput:
+        """Logits of `heads` (0-based indices, default all) for the last `last` positions (None: all).
+
+        With a cache, the tokens continue each row at its cached length, and every head the cache
+        serves runs its block on every new position (so its cache stays complete) even when its
+        logits are not asked for; the cache's lengths advance by the number of tokens.
+        """
+        heads = list(range(self.n_future_tokens if cache is None else cache.num_heads)) if heads is None else heads
+        if cache is not None and any(i >= cache.num_heads for i in heads):
+            raise ValueError(f"heads {heads} asked, the cache serves heads 0..{cache.num_heads - 1}")
+        step = cache.begin(tokens.shape[1]) if cache is not None else None
+        positions = step.positions if step is not None else torch.arange(tokens.shape[1], device=tokens.device)[None]
+        rope = rotary_angles(positions, self.config.head_dim, self.config.rope_theta)
+
+        h = self.trunk(tokens, rope, cache, step)
+        run = sorted(set(heads) | set(range(cache.num_heads))) if cache is not None else heads
+        hidden = {i: self.head(i, h, rope, cache, step) for i in run}
+        if cache is not None:
+            cache.commit(tokens.shape[1])
+        if not heads:
+            return MtpOutput(logits=None, trunk=h)
+        window = slice(None) if last is None else slice(-last, None)
+        logits = torch.stack([self.unembed(hidden[i][:, window]) for i in heads], dim=-2)
+        return MtpOutput(logits=logits, trunk=h)

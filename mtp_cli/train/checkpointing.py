@@ -1,0 +1,93 @@
+"""`RUN/checkpoints/step-NNNNNN/`: model files plus what resuming needs, written atomically.
+
+Beside the model files (see mtp_cli.model.checkpoint) a step folder holds `trainer_state.json`
+(step, tokens seen, data position: readable) and `trainer.pt` (optimizer state and RNG states).
+Each folder is built under a temporary name and renamed into place, then `latest` is rewritten;
+only the newest `keep` folders stay.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtp_cli.artifacts import atomic_write_json, atomic_write_text, build_manifest, staged_folder, write_manifest
+from mtp_cli.model import MtpTransformer, write_model_files
+from mtp_cli.model.checkpoint import LATEST_NAME, WEIGHTS_NAME, load_tensors
+
+TRAINER_STATE_NAME = "trainer_state.json"
+TRAINER_TENSORS_NAME = "trainer.pt"
+
+
+@dataclass
+class TrainerState:
+    step: int = 0
+    tokens_seen: int = 0
+    sampler: dict[str, Any] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+
+
+def step_folder_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def rng_states() -> dict[str, Any]:
+    states: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(
+    run: Path,
+    model: MtpTransformer,
+    optimizer: torch.optim.Optimizer,
+    state: TrainerState,
+    tokenizer_json: str,
+    tokenizer: dict[str, Any],
+    keep: int,
+    arguments: dict[str, Any],
+) -> Path:
+    checkpoints = run / "checkpoints"
+    folder = checkpoints / step_folder_name(state.step)
+    with staged_folder(folder, overwrite=True) as stage:
+        write_model_files(stage, model, tokenizer_json, tokenizer, step=state.step, tokens_seen=state.tokens_seen)
+        atomic_write_json(stage / TRAINER_STATE_NAME, vars(state))
+        torch.save({"optimizer": optimizer.state_dict(), "rng": rng_states()}, stage / TRAINER_TENSORS_NAME)
+        write_manifest(stage, build_manifest("checkpoint", arguments, [{"kind": "run", "path": str(run)}], step=state.step))
+    atomic_write_text(checkpoints / LATEST_NAME, folder.name + "\n")
+    prune_checkpoints(checkpoints, keep)
+    return folder
+
+
+def prune_checkpoints(checkpoints: Path, keep: int) -> None:
+    folders = sorted(p for p in checkpoints.glob("step-*") if p.is_dir())
+    for old in folders[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def latest_checkpoint(run: Path) -> Path | None:
+    pointer = run / "checkpoints" / LATEST_NAME
+    return pointer.parent / pointer.read_text().strip() if pointer.is_file() else None
+
+
+def load_training_state(folder: Path, model: MtpTransformer, optimizer: torch.optim.Optimizer) -> TrainerState:
+    """Weights, optimizer and RNG back into place; returns the step and data position."""
+    from safetensors.torch import load_file
+
+    load_tensors(model, load_file(str(folder / WEIGHTS_NAME), device=str(next(model.parameters()).device)))
+    saved = torch.load(folder / TRAINER_TENSORS_NAME, map_location="cpu", weights_only=True)
+    optimizer.load_state_dict(saved["optimizer"])
+    restore_rng(saved["rng"])
+    return TrainerState(**json.loads((folder / TRAINER_STATE_NAME).read_text()))

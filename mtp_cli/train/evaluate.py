@@ -1,0 +1,37 @@
+"""Per-head validation loss and accuracy on the first rows of the validation split."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+
+import torch
+
+from mtp_cli.model import MtpTransformer
+from mtp_cli.tokenize.reader import SplitTokens
+from mtp_cli.train.data import load_rows
+from mtp_cli.train.objective import HeadSums, head_loss
+
+
+@torch.no_grad()
+def evaluate(
+    model: MtpTransformer,
+    split: SplitTokens,
+    max_tokens: int,
+    micro_batch: int,
+    device: torch.device,
+    autocast: AbstractContextManager,
+) -> HeadSums:
+    n = model.n_future_tokens
+    rows = list(range(min(len(split), max(1, max_tokens // split.seq_len))))
+    sums = HeadSums.zeros(n)
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(rows), micro_batch):
+        inputs, targets = load_rows(split, rows[start : start + micro_batch], n)
+        inputs, targets = inputs.to(device), targets.to(device)
+        with autocast:
+            h = model.trunk(inputs)
+            for k in range(n):
+                sums.add(k, *head_loss(model.unembed(model.head(k, h)), targets[k]))
+    model.train(was_training)
+    return sums

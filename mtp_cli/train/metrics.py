@@ -1,0 +1,54 @@
+"""`RUN/metrics.jsonl`: one JSON line per optimizer step ("train") and per evaluation ("eval").
+
+Lines carry per-head lists (index 0 is the next-token head). On resume, lines after the restored
+checkpoint's step are dropped, so the file always describes one unbroken run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from mtp_cli.artifacts import atomic_write_text
+
+METRICS_NAME = "metrics.jsonl"
+
+
+class MetricsLog:
+    def __init__(self, run: Path):
+        self.path = Path(run) / METRICS_NAME
+
+    def truncate_after(self, step: int) -> None:
+        if not self.path.exists():
+            return
+        kept = [line for line in self.path.read_text().splitlines() if _step_of(line) is not None and _step_of(line) <= step]
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
+
+    def write(self, record: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(_finite(record)) + "\n")
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+
+def _step_of(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a line cut short by a crash
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: non-finite floats become strings ("nan", "inf")."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,52 @@
+"""The run folder: refusing the wrong one at start, and its `manifest.json` (kind "run").
+
+The manifest is written when the run starts and rewritten atomically at every checkpoint and at the
+end, so it always says how far the run got (`status`: running, completed, interrupted, failed).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mtp_cli.artifacts import (
+    MANIFEST_NAME,
+    MtpError,
+    build_manifest,
+    check_output_folder,
+    is_mtp_artifact,
+    read_manifest,
+    write_manifest,
+)
+from mtp_cli.train.config import TrainConfig, merge_for_resume
+
+
+def stored_run(out: Path) -> dict[str, Any]:
+    """The manifest of a run to resume; refuses anything else."""
+    if not (out / MANIFEST_NAME).exists():
+        raise MtpError(f"--resume: {out} holds no run", "drop --resume to start a new run there")
+    return read_manifest(out, "run")
+
+
+def config_for_resume(out: Path, given: dict[str, Any]) -> TrainConfig:
+    """The stored run's config, with the options given now (refused where they would change the run)."""
+    return merge_for_resume(stored_run(out)["arguments"], given)
+
+
+def prepare_run_folder(config: TrainConfig, resume: bool) -> dict[str, Any] | None:
+    """Check the output folder (created later, once every check has passed); returns the stored
+    manifest when resuming."""
+    out = config.out
+    if resume:
+        manifest = stored_run(out)
+        merge_for_resume(manifest["arguments"], config.to_dict())  # refuses a differing config
+        return manifest
+    if out.exists() and is_mtp_artifact(out):
+        raise MtpError(f"--out {out} already holds an mtp run", "pass --resume to continue it, or choose another --out")
+    check_output_folder(out, overwrite=False)
+    return None
+
+
+def write_run_manifest(config: TrainConfig, inputs: list[dict[str, Any]], **fields: Any) -> None:
+    config.out.mkdir(parents=True, exist_ok=True)
+    write_manifest(config.out, build_manifest("run", config.to_dict(), inputs, **fields))

@@ -1,0 +1,269 @@
+"""The training loop: set up, then step, log, evaluate and checkpoint until done or stopped.
+
+    config = TrainConfig(data="data/", out="run/", preset="tiny", heads=4, steps=200)
+    result = train(config)                       # or train(config, resume=True)
+
+Reproducible on CPU: the same config gives the same losses, and a run resumed from step k gives the
+losses of the uninterrupted run after step k (weights, optimizer, RNG and data position restored).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import signal
+import threading
+import time
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+
+from mtp_cli.artifacts import MtpError
+from mtp_cli.model import train_flops_per_token
+from mtp_cli.train.checkpointing import TrainerState, latest_checkpoint, load_training_state, save_checkpoint
+from mtp_cli.train.config import TrainConfig
+from mtp_cli.train.data import IGNORE, RowSampler, load_rows, micro_batches
+from mtp_cli.train.evaluate import evaluate
+from mtp_cli.train.metrics import MetricsLog
+from mtp_cli.train.objective import HeadSums, backward_efficient, backward_naive
+from mtp_cli.train.observer import NullObserver, TrainObserver
+from mtp_cli.train.optimizer import build_optimizer, set_lr
+from mtp_cli.train.run_folder import prepare_run_folder, write_run_manifest
+from mtp_cli.train.schedule import default_warmup, lr_at
+from mtp_cli.train.setup import build_model, open_data, pick_device, resolve_model_config
+
+
+@dataclass
+class Plan:
+    total_steps: int
+    rows_per_step: int
+    tokens_per_step: int
+    warmup: int
+
+
+@dataclass
+class TrainResult:
+    status: str  # completed | interrupted
+    step: int
+    total_steps: int
+    tokens_seen: int
+    checkpoint: Path | None
+    last_train: dict[str, Any] = field(default_factory=dict)
+    last_eval: dict[str, Any] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+
+
+class NonFiniteLoss(MtpError):
+    pass
+
+
+def make_plan(config: TrainConfig, seq_len: int, train_rows: int) -> Plan:
+    rows = max(1, config.batch_tokens // seq_len)
+    tokens_per_step = rows * seq_len
+    if config.steps is not None:
+        steps = config.steps
+    elif config.tokens is not None:
+        steps = math.ceil(config.tokens / tokens_per_step)
+    else:
+        steps = max(1, train_rows // rows)  # one pass over the train split
+    warmup = default_warmup(steps) if config.warmup is None else min(config.warmup, steps)
+    return Plan(steps, rows, tokens_per_step, warmup)
+
+
+@contextmanager
+def stop_requests() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C asks the loop to stop after the current step (it then saves); a second one aborts."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested.is_set
+        return
+
+    def on_sigint(signum, frame):
+        if requested.is_set():
+            raise KeyboardInterrupt
+        requested.set()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield requested.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, resume: bool = False, observer: TrainObserver | None = None):
+        self.config, self.observer = config, observer or NullObserver()
+        stored = prepare_run_folder(config, resume)
+        self.data = open_data(config)
+        if stored is not None and stored["inputs"][0]["manifest_sha256"] != self.data.identity["manifest_sha256"]:
+            raise MtpError(f"--resume: {config.data} is not the data this run was trained on", "pass the run's data folder")
+        self.device = pick_device(config.device)
+        self.model_config = resolve_model_config(config, self.data)
+        self.model = build_model(self.model_config, config, self.device)
+        self.optimizer = build_optimizer(self.model, config, self.device)
+        self.plan = make_plan(config, self.data.data.seq_len, len(self.data.train))
+        self.sampler = RowSampler(len(self.data.train), config.seed)
+        self.metrics = MetricsLog(config.out)
+        self.state = TrainerState()
+        self.checkpoint: Path | None = None
+        self.last_train: dict[str, Any] = {}
+        self.last_eval: dict[str, Any] = {}
+        self.backward = backward_naive if config.naive_mtp else backward_efficient
+        self.weights = config.head_weights
+        if resume:
+            self._restore()
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        folder = latest_checkpoint(self.config.out)
+        if folder is None:  # the run stopped before its first checkpoint: start it over
+            self.metrics.truncate_after(0)
+            return
+        self.state = load_training_state(folder, self.model, self.optimizer)
+        self.sampler.load_state_dict(self.state.sampler)
+        self.metrics.truncate_after(self.state.step)
+        self.checkpoint = folder
+        for record in self.metrics.read():
+            if record.get("event") == "train":
+                self.last_train = record
+            elif record.get("event") == "eval":
+                self.last_eval = record
+
+    def autocast(self) -> AbstractContextManager:
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def save(self) -> None:
+        self.state.sampler = self.sampler.state_dict()
+        self.checkpoint = save_checkpoint(
+            self.config.out,
+            self.model,
+            self.optimizer,
+            self.state,
+            self.data.tokenizer_json,
+            self.data.tokenizer,
+            self.config.keep_checkpoints,
+            self.config.to_dict(),
+        )
+        self.write_manifest("running")
+        self.observer.on_checkpoint(self.state.step, self.checkpoint)
+
+    def write_manifest(self, status: str, **extra: Any) -> None:
+        write_run_manifest(
+            self.config,
+            [self.data.identity],
+            status=status,
+            model=self.model_config.to_dict(),
+            tokenizer=self.data.tokenizer,
+            parameters={"total": self.model.num_params(), "non_embedding": self.model.num_params(non_embedding=True)},
+            plan=vars(self.plan) | {"micro_batch": self.config.micro_batch, "seq_len": self.data.data.seq_len},
+            device=str(self.device),
+            train_flops_per_token=train_flops_per_token(self.model_config, self.data.data.seq_len),
+            step=self.state.step,
+            tokens_seen=self.state.tokens_seen,
+            elapsed_seconds=round(self.state.elapsed_seconds, 3),
+            latest_checkpoint=self.checkpoint.name if self.checkpoint else None,
+            last_train=self.last_train,
+            last_validation=self.last_eval,
+            **extra,
+        )
+
+    # ---- one step ---------------------------------------------------------------------------
+
+    def train_step(self) -> dict[str, Any]:
+        started = time.perf_counter()
+        lr = lr_at(self.state.step, self.config.lr, self.plan.warmup, self.plan.total_steps, self.config.min_lr_ratio)
+        set_lr(self.optimizer, lr)
+        n = self.model.n_future_tokens
+        inputs, targets = load_rows(self.data.train, self.sampler.take(self.plan.rows_per_step), n)
+        real = (targets != IGNORE).sum(dim=(1, 2)).clamp(min=1)
+        scales = [w / int(c) for w, c in zip(self.weights, real)]
+        sums = HeadSums.zeros(n)
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        for micro_inputs, micro_targets in micro_batches(inputs, targets, self.config.micro_batch):
+            micro_inputs, micro_targets = micro_inputs.to(self.device), micro_targets.to(self.device)
+            self.backward(self.model, micro_inputs, micro_targets, scales, sums, self.autocast())
+        head_loss = sums.mean_loss()
+        loss = sum(w * l for w, l in zip(self.weights, head_loss))
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, self.config.grad_clip))
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            self._stop_non_finite(loss, grad_norm, head_loss)
+        self.optimizer.step()
+        seconds = time.perf_counter() - started
+        self.state.step += 1
+        self.state.tokens_seen += inputs.numel()
+        self.state.elapsed_seconds += seconds
+        return {
+            "event": "train",
+            "step": self.state.step,
+            "tokens": self.state.tokens_seen,
+            "lr": lr,
+            "loss": loss,
+            "head_loss": head_loss,
+            "head_accuracy": sums.accuracy(),
+            "grad_norm": grad_norm,
+            "step_seconds": seconds,
+            "tokens_per_second": inputs.numel() / seconds,
+        }
+
+    def _stop_non_finite(self, loss: float, grad_norm: float, head_loss: list[float]) -> None:
+        step = self.state.step + 1
+        self.metrics.write({"event": "train", "step": step, "loss": loss, "head_loss": head_loss, "grad_norm": grad_norm})
+        kept = f"the last good checkpoint, {self.checkpoint.name}, is kept" if self.checkpoint else "no checkpoint was written yet"
+        self.write_manifest("failed", failure=f"non-finite loss at step {step}")
+        raise NonFiniteLoss(
+            f"the loss became non-finite at step {step} (loss {loss}, gradient norm {grad_norm}); the run stopped and {kept}",
+            "lower --lr or raise --warmup, then start a new run (or --resume from the kept checkpoint)",
+        )
+
+    def run_eval(self) -> None:
+        if self.data.validation is None:
+            return
+        sums = evaluate(self.model, self.data.validation, self.config.eval_tokens, self.config.micro_batch, self.device, self.autocast())
+        self.last_eval = {"event": "eval", "step": self.state.step, "split": "validation", "head_loss": sums.mean_loss(), "head_accuracy": sums.accuracy(), "tokens": int(sums.count[0])}
+        self.metrics.write(self.last_eval)
+        self.observer.on_eval(self.last_eval)
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        config, plan = self.config, self.plan
+        self.write_manifest("running")
+        self.observer.on_start(
+            vars(plan) | {"start_step": self.state.step, "heads": self.model.n_future_tokens, "device": str(self.device),
+                          "parameters": self.model.num_params(), "seq_len": self.data.data.seq_len}
+        )
+        status = "completed"
+        with stop_requests() as stop_requested:
+            while self.state.step < plan.total_steps:
+                if stop_requested():
+                    status = "interrupted"
+                    break
+                self.last_train = self.train_step()
+                self.metrics.write(self.last_train)
+                self.observer.on_step(self.last_train)
+                step = self.state.step
+                if step % config.eval_every == 0 and step < plan.total_steps:
+                    self.run_eval()
+                if step % config.save_every == 0 and step < plan.total_steps:
+                    self.save()
+            if status == "completed" and self.last_eval.get("step") != self.state.step:
+                self.run_eval()
+            if self.checkpoint is None or self.checkpoint.name != f"step-{self.state.step:06d}":
+                self.save()
+        self.write_manifest(status)
+        return TrainResult(
+            status, self.state.step, plan.total_steps, self.state.tokens_seen, self.checkpoint,
+            self.last_train, self.last_eval, self.state.elapsed_seconds,
+        )
+
+
+def train(config: TrainConfig, resume: bool = False, observer: TrainObserver | None = None) -> TrainResult:
+    return Trainer(config, resume, observer).run()

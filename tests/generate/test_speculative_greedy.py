@@ -1,0 +1,101 @@
+"""The contract: speculative greedy decoding gives exactly plain greedy's tokens."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from helpers import checker, mixed_prompts
+
+from mtp_cli.generate import SamplingParams, decode_plain, decode_speculative
+from mtp_cli.generate.forward import at_positions, cached_hidden
+
+GREEDY = SamplingParams()
+LIMIT = 40
+
+
+@pytest.fixture(scope="module")
+def model64(loaded):
+    # float64 keeps the logits of a k-token forward and of k one-token forwards equal far below any
+    # gap between two candidate tokens, so an exact comparison cannot trip on rounding.
+    return copy.deepcopy(loaded.model).double()
+
+
+@pytest.fixture(scope="module")
+def prompts(loaded):
+    return mixed_prompts(loaded, 56)
+
+
+@pytest.fixture(scope="module")
+def greedy(loaded, model64, prompts):
+    results = []
+    for first in range(0, len(prompts), 16):  # batches of prompts of different lengths
+        batch = prompts[first : first + 16]
+        results += decode_plain(model64, batch, checker(loaded, len(batch), LIMIT), GREEDY)
+    return [r.tokens for r in results]
+
+
+@pytest.mark.parametrize("draft_heads", [1, 2, 3])
+def test_batched_speculative_equals_greedy(loaded, model64, prompts, greedy, draft_heads):
+    results = []
+    for first in range(0, len(prompts), 16):
+        batch = prompts[first : first + 16]
+        results += decode_speculative(model64, batch, checker(loaded, len(batch), LIMIT), GREEDY, draft_heads)
+    assert [r.tokens for r in results] == greedy
+    accepted = [sum(r.accepted) for r in results]
+    assert max(accepted) > 10 and min(accepted) < max(accepted)  # real multi-token steps, rows apart
+    if draft_heads == 3:
+        tokens = sum(len(r.tokens) for r in results)
+        forwards = sum(r.forwards for r in results)
+        assert tokens / forwards > 1.3
+        assert all(r.forwards < len(r.tokens) for r in results if sum(r.accepted) > 0)
+
+
+def test_unbatched_speculative_equals_greedy(loaded, model64, prompts, greedy):
+    for i in range(0, len(prompts), 4):
+        result = decode_speculative(model64, [prompts[i]], checker(loaded, 1, LIMIT), GREEDY, 3)[0]
+        assert result.tokens == greedy[i]
+        plain = decode_plain(model64, [prompts[i]], checker(loaded, 1, LIMIT), GREEDY)[0]
+        assert plain.tokens == greedy[i]  # batched == unbatched for plain decoding too
+
+
+def test_float32_speculative_equals_greedy(loaded, prompts):
+    """The model as `mtp generate` runs it."""
+    batch = prompts[:16]
+    plain = decode_plain(loaded.model, batch, checker(loaded, 16, LIMIT), GREEDY)
+    spec = decode_speculative(loaded.model, batch, checker(loaded, 16, LIMIT), GREEDY, 3)
+    assert [r.tokens for r in spec] == [r.tokens for r in plain]
+
+
+@torch.inference_mode()
+def test_cache_rollback_per_row(loaded, model64, prompts):
+    """After a block of drafts and a per-row rollback, the cache continues each row exactly as if the
+    rejected drafts had never been fed."""
+    model = model64
+    rows = prompts[:3]
+    cache_logits = []
+    width = max(len(p) for p in rows)
+    padded = torch.tensor([p + [0] * (width - len(p)) for p in rows])
+    lengths = torch.tensor([len(p) for p in rows])
+    cache = model.new_cache(3, width + 12)
+    cached_hidden(model, padded, cache)
+    cache.truncate(lengths)
+    block = torch.randint(0, 512, (3, 4))
+    cached_hidden(model, block, cache)
+    keep = torch.tensor([0, 2, 4])  # rows accept different numbers of the block's tokens
+    cache.truncate(lengths + keep)
+    following = torch.randint(0, 512, (3, 2))
+    hidden = cached_hidden(model, following, cache)
+    for row in range(3):
+        full = torch.cat([torch.tensor(rows[row]), block[row, : keep[row]], following[row]])[None]
+        expected = model(full).logits[0, -2:]  # (2, heads, vocab)
+        got = torch.stack([model.unembed(h[row]) for h in hidden], dim=1)
+        torch.testing.assert_close(got, expected, atol=1e-9, rtol=1e-9)
+        cache_logits.append(got)
+    assert cache.lengths.tolist() == (lengths + keep + 2).tolist()
+    # the gather used for drafting picks each row's own position
+    positions = torch.tensor([1, 0, 1])
+    picked = at_positions(hidden[1], positions)
+    for row in range(3):
+        torch.testing.assert_close(picked[row], hidden[1][row, positions[row]])

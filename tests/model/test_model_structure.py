@@ -1,0 +1,117 @@
+"""Model structure: layer accounting across n, head variants, presets and overrides."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mtp_cli.artifacts import MtpError
+from mtp_cli.model import ModelConfig, MtpTransformer, build_config, parse_override, train_flops_per_token
+from mtp_cli.model.layers import Block
+
+
+def small(**overrides) -> ModelConfig:
+    return build_config("tiny", {"vocab_size": 97, "dim": 32, "n_heads": 2, "n_layers": 6, **overrides})
+
+
+def test_total_layers_are_equal_across_n():
+    one, four = MtpTransformer(small(n_future_tokens=1)), MtpTransformer(small(n_future_tokens=4))
+    assert len(one.trunk_blocks) == 5 and len(one.extra_heads) == 0
+    assert len(four.trunk_blocks) == 2 and len(four.extra_heads) == 3
+    assert one.num_params() == four.num_params()
+
+
+def test_heads_on_top_keep_the_next_token_model_whole():
+    model = MtpTransformer(small(n_future_tokens=4, extra_heads_on_top=True))
+    assert len(model.trunk_blocks) == 5 and len(model.extra_heads) == 3
+    assert model.config.total_blocks == 9
+
+
+def test_linear_heads_are_linear_maps_on_the_full_trunk():
+    model = MtpTransformer(small(n_future_tokens=4, head_type="linear"))
+    assert len(model.trunk_blocks) == 5
+    assert isinstance(model.head_module(0), Block)
+    assert all(isinstance(h, torch.nn.Linear) for h in model.extra_heads)
+    assert torch.equal(model.extra_heads[0].weight, torch.eye(32))
+
+
+def test_one_shared_norm_and_unembedding_and_untied_by_default():
+    model = MtpTransformer(small())
+    assert model.output.weight.data_ptr() != model.tok_embeddings.weight.data_ptr()
+    tied = MtpTransformer(small(tie_embeddings=True))
+    assert tied.output.weight is tied.tok_embeddings.weight
+    assert tied.num_params() == model.num_params() - 97 * 32
+
+
+def test_forward_shapes_and_head_selection():
+    torch.manual_seed(0)
+    model = MtpTransformer(small()).eval()
+    tokens = torch.randint(0, 97, (2, 10))
+    with torch.no_grad():
+        out = model(tokens)
+        assert out.logits.shape == (2, 10, 4, 97) and out.logits.dtype == torch.float32
+        assert out.trunk.shape == (2, 10, 32)
+        picked = model(tokens, heads=[2, 0], last=3).logits
+    torch.testing.assert_close(picked[:, :, 0], out.logits[:, -3:, 2])
+    torch.testing.assert_close(picked[:, :, 1], out.logits[:, -3:, 0])
+
+
+def test_heads_read_the_trunk_independently():
+    """Changing head 3's weights changes only head 3's logits (the parallel architecture)."""
+    torch.manual_seed(0)
+    model = MtpTransformer(small()).eval()
+    tokens = torch.randint(0, 97, (1, 8))
+    with torch.no_grad():
+        before = model(tokens).logits
+        model.extra_heads[1].feed_forward.w2.weight.add_(0.5)
+        after = model(tokens).logits
+    assert torch.equal(before[..., [0, 1, 3], :], after[..., [0, 1, 3], :])
+    assert not torch.equal(before[..., 2, :], after[..., 2, :])
+
+
+def test_model_is_causal():
+    torch.manual_seed(0)
+    model = MtpTransformer(small()).eval()
+    tokens = torch.randint(0, 97, (1, 12))
+    changed = tokens.clone()
+    changed[0, 7:] = (changed[0, 7:] + 1) % 97
+    with torch.no_grad():
+        a, b = model(tokens).logits, model(changed).logits
+    torch.testing.assert_close(a[:, :7], b[:, :7])
+
+
+def test_presets_and_refused_shapes():
+    assert build_config("7b").dim == 4096 and build_config("7b").n_layers == 32 and build_config("7b").n_heads == 32
+    with pytest.raises(MtpError, match="unknown preset"):
+        build_config("huge")
+    with pytest.raises(MtpError, match="no trunk"):
+        small(n_future_tokens=6)
+    assert small(n_future_tokens=8, extra_heads_on_top=True).trunk_layers == 5
+    with pytest.raises(MtpError, match="attention heads"):
+        small(n_heads=5)
+    with pytest.raises(MtpError, match="head_type"):
+        small(head_type="mlp")
+
+
+def test_overrides_parse_to_the_field_type():
+    assert parse_override("dim=256") == ("dim", 256)
+    assert parse_override("rope_theta=5e5") == ("rope_theta", 500000.0)
+    assert parse_override("tie_embeddings=true") == ("tie_embeddings", True)
+    assert parse_override("ffn_dim=none") == ("ffn_dim", None)
+    with pytest.raises(MtpError, match="FIELD=VALUE"):
+        parse_override("width=3")
+    with pytest.raises(MtpError, match="not a valid"):
+        parse_override("dim=big")
+
+
+def test_with_heads_keeps_trunk_and_head_one():
+    four = small(n_future_tokens=4)
+    one = four.with_heads(1)
+    assert one.trunk_layers == four.trunk_layers == 2 and one.n_layers == 3
+    assert one.with_heads(4) == four
+
+
+def test_flop_ratio_counts_one_unembedding_per_head():
+    one, four = small(n_future_tokens=1), small(n_future_tokens=4)
+    extra = train_flops_per_token(four, 64) - train_flops_per_token(one, 64)
+    assert extra == pytest.approx(3 * 3 * 2 * 32 * 97)

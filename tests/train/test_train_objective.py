@@ -1,0 +1,89 @@
+"""The memory-efficient head order computes the same gradients as the naive one."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import torch
+
+from mtp_cli.model import MtpTransformer, build_config
+from mtp_cli.train.data import IGNORE, micro_batches
+from mtp_cli.train.objective import HeadSums, backward_efficient, backward_naive
+from mtp_cli.train.setup import freeze_next_token_model
+
+V, T, N = 61, 16, 4
+
+
+def batch(rows: int = 4):
+    torch.manual_seed(1)
+    inputs = torch.randint(0, V, (rows, T))
+    targets = torch.randint(0, V, (N, rows, T))
+    targets[:, -1, -5:] = IGNORE  # a padded tail
+    return inputs, targets
+
+
+def gradients(model, backward, inputs, targets, weights, micro=None):
+    model.zero_grad(set_to_none=True)
+    counts = (targets != IGNORE).sum(dim=(1, 2))
+    scales = [w / int(c) for w, c in zip(weights, counts)]
+    sums = HeadSums.zeros(N)
+    for x, y in micro_batches(inputs, targets, micro or inputs.shape[0]):
+        backward(model, x, y, scales, sums, contextlib.nullcontext())
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    return grads, sums
+
+
+def new_model(**overrides):
+    torch.manual_seed(0)
+    config = build_config("tiny", {"vocab_size": V, "dim": 32, "n_heads": 2, "n_future_tokens": N, **overrides})
+    return MtpTransformer(config)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"head_type": "linear"}, {"tie_embeddings": True}])
+@pytest.mark.parametrize("weights", [[1.0] * N, [1.0, 0.5, 0.0, 2.0]])
+def test_efficient_and_naive_gradients_match(overrides, weights):
+    model = new_model(**overrides)
+    inputs, targets = batch()
+    efficient, sums_e = gradients(model, backward_efficient, inputs, targets, weights)
+    naive, sums_n = gradients(model, backward_naive, inputs, targets, weights)
+    assert efficient.keys() == naive.keys() == {n for n, _ in model.named_parameters()} - (
+        {n for n, _ in model.extra_heads[1].named_parameters(prefix="extra_heads.1")} if weights[2] == 0 else set()
+    )
+    for name in naive:
+        torch.testing.assert_close(efficient[name], naive[name], atol=1e-6, rtol=1e-5, msg=name)
+    torch.testing.assert_close(sums_e.loss, sums_n.loss)
+    assert torch.equal(sums_e.count, sums_n.count)
+
+
+def test_gradient_equals_autograd_of_the_mean_loss():
+    model = new_model()
+    inputs, targets = batch()
+    efficient, _ = gradients(model, backward_efficient, inputs, targets, [1.0] * N)
+    model.zero_grad()
+    logits = model(inputs).logits  # (rows, T, N, V)
+    loss = sum(
+        torch.nn.functional.cross_entropy(logits[:, :, k].reshape(-1, V), targets[k].reshape(-1), ignore_index=IGNORE)
+        for k in range(N)
+    )
+    loss.backward()
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(efficient[name], p.grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_micro_batches_add_up_to_the_full_batch():
+    model = new_model()
+    inputs, targets = batch(rows=5)
+    whole, _ = gradients(model, backward_efficient, inputs, targets, [1.0] * N)
+    split, _ = gradients(model, backward_efficient, inputs, targets, [1.0] * N, micro=2)
+    for name in whole:
+        torch.testing.assert_close(whole[name], split[name], atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_frozen_next_token_model_gets_no_gradient():
+    model = new_model()
+    freeze_next_token_model(model)
+    inputs, targets = batch()
+    grads, sums = gradients(model, backward_efficient, inputs, targets, [1.0] * N)
+    assert grads and all(name.startswith("extra_heads.") for name in grads)
+    assert (sums.count > 0).all() and torch.isfinite(sums.loss).all()  # head 1 still measured
