@@ -8,6 +8,7 @@ import signal
 
 import torch
 
+from mtp_cli.train.observer import NullObserver
 from mtp_cli.model import load_checkpoint
 from mtp_cli.train import train
 from mtp_cli.train.metrics import MetricsLog
@@ -69,10 +70,7 @@ def test_checkpoint_loads_without_the_trainer(run_bpe_n4, tokenized_bpe):
 def test_ctrl_c_saves_and_resume_equals_uninterrupted(run_bpe_n4, tokenized_bpe, tmp_path):
     out = tmp_path / "resumed"
 
-    class InterruptAtTen:
-        def on_start(self, plan): pass
-        def on_eval(self, record): pass
-        def on_checkpoint(self, step, folder): pass
+    class InterruptAtTen(NullObserver):
         def on_step(self, record):
             if record["step"] == 10:
                 os.kill(os.getpid(), signal.SIGINT)

@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from mtp_cli.train.observer import NullObserver
 from mtp_cli.artifacts import MtpError
 from mtp_cli.train import NonFiniteLoss, Trainer, train
 from mtp_cli.train.metrics import MetricsLog
@@ -59,10 +60,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tokenized_bpe,
     out = tmp_path / "nan"
     trainer = Trainer(small_config(tokenized_bpe, out, steps=10, save_every=2))
 
-    class Poison:
-        def on_start(self, plan): pass
-        def on_eval(self, record): pass
-        def on_checkpoint(self, step, folder): pass
+    class Poison(NullObserver):
         def on_step(self, record):
             if record["step"] == 3:
                 with torch.no_grad():
