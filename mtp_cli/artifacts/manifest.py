@@ -24,6 +24,7 @@ FORMAT_VERSIONS: dict[str, int] = {
     "samples": 1,
     "eval": 1,
     "report": 1,
+    "pipeline": 1,
 }
 
 

@@ -14,7 +14,7 @@ import typer
 
 from mtp_cli.artifacts import MtpError
 from mtp_cli.cli import eval as eval_cli
-from mtp_cli.cli import generate, info, tokenize, train
+from mtp_cli.cli import generate, info, pipeline, report, tokenize, train
 from mtp_cli.cli.console import err_console
 
 app = typer.Typer(
@@ -31,6 +31,8 @@ app.command("train")(train.train)
 app.command("info")(info.info)
 app.command("generate")(generate.generate)
 app.add_typer(eval_cli.app, name="eval")
+app.add_typer(pipeline.app, name="pipeline")
+app.command("report")(report.report)
 
 
 def main(argv: list[str] | None = None) -> int:

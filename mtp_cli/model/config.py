@@ -136,4 +136,8 @@ def parse_override(text: str) -> tuple[str, Any]:
 def build_config(preset: str = "tiny", overrides: dict[str, Any] | None = None) -> ModelConfig:
     if preset not in PRESETS:
         raise MtpError(f"unknown preset {preset!r}", f"choose one of {', '.join(PRESETS)}")
+    known = {f.name for f in fields(ModelConfig)}
+    for name in overrides or {}:
+        if name not in known:
+            raise MtpError(f"model override {name!r} is not a model field", f"fields: {', '.join(sorted(known))}")
     return ModelConfig(**{**PRESETS[preset], **(overrides or {})})

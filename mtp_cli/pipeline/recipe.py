@@ -55,6 +55,11 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
     elif tp in (str, Path):
         if isinstance(value, (str, int, float)) and not isinstance(value, bool):
             return tp(str(value))

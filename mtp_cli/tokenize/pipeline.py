@@ -134,8 +134,9 @@ def _source_entry(source: Source, file_hashes: list[tuple[str, str]]) -> dict:
     }
 
 
-# Arguments that change how the work is done, never what it produces.
-VOLATILE_ARGUMENTS = ("workers", "overwrite")
+# Arguments that change how the work is done, never what it produces (`out` is the folder being
+# checked, wherever it was first written).
+VOLATILE_ARGUMENTS = ("workers", "overwrite", "out")
 
 
 def _stable_arguments(arguments: dict) -> dict:

@@ -1,0 +1,287 @@
+"""`run_pipeline`: tokenize -> train -> generate -> eval -> report, each step skipped when current.
+
+    spec = build_pipeline(load_recipe_file("pipelines/quickstart.yaml"), out=Path("out/quickstart"))
+    result = run_pipeline(spec)
+
+OUT/manifest.json (kind "pipeline") names the recipe and says how far the pipeline got; the recipe
+with its --set overrides applied is kept as OUT/recipe.yaml. A training run that was interrupted
+resumes from its last checkpoint when its settings are unchanged.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import yaml
+
+from mtp_cli.artifacts import (
+    MANIFEST_NAME,
+    MtpError,
+    NullProgress,
+    ProgressSink,
+    atomic_write_text,
+    build_manifest,
+    read_manifest,
+    sha256_file,
+    write_manifest,
+)
+from mtp_cli.pipeline import markers
+from mtp_cli.pipeline.spec import GenerationSpec, PipelineSpec
+
+
+class PipelineReporter(Protocol):
+    def step_started(self, step: str, detail: str) -> None: ...
+    def step_skipped(self, step: str, reason: str) -> None: ...
+    def step_finished(self, step: str, seconds: float) -> None: ...
+    def progress(self) -> AbstractContextManager[ProgressSink]: ...
+    def train_observer(self) -> AbstractContextManager[Any]: ...
+
+
+class QuietReporter:
+    """Reports nothing; keeps the events for callers (and tests) to read."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, str]] = []
+
+    def step_started(self, step: str, detail: str) -> None:
+        self.events.append(("started", step, detail))
+
+    def step_skipped(self, step: str, reason: str) -> None:
+        self.events.append(("skipped", step, reason))
+
+    def step_finished(self, step: str, seconds: float) -> None:
+        self.events.append(("finished", step, f"{seconds:.1f}s"))
+
+    def progress(self) -> AbstractContextManager[ProgressSink]:
+        return nullcontext(NullProgress())
+
+    def train_observer(self) -> AbstractContextManager[Any]:
+        return nullcontext(None)
+
+
+class PipelineInterrupted(Exception):
+    """A step was stopped by Ctrl-C after saving what it had; rerunning continues from there."""
+
+
+@dataclass
+class StepRecord:
+    step: str
+    status: str  # ran | resumed | skipped
+    seconds: float = 0.0
+    detail: str = ""
+
+
+@dataclass
+class PipelineResult:
+    out: Path
+    steps: list[StepRecord] = field(default_factory=list)
+    report: Path | None = None
+
+
+class PipelineRunner:
+    def __init__(self, spec: PipelineSpec, reporter: PipelineReporter | None = None):
+        self.spec, self.reporter = spec, reporter or QuietReporter()
+        self.result = PipelineResult(spec.out)
+        self._outputs: list[Path] = []  # every step's output manifest: what the report is made from
+
+    # ---- bookkeeping shared by the steps --------------------------------------------------------
+
+    def _mark_done(self, step: str, key: str, manifest: Path) -> None:
+        markers.mark_done(self.spec.out, step, key, manifest)
+        self._outputs.append(manifest)
+
+    def _skipped(self, step: str, reason: str) -> None:
+        self.reporter.step_skipped(step, reason)
+        self.result.steps.append(StepRecord(step, "skipped", detail=reason))
+
+    def _skip_if_done(self, step: str, key: str, manifest: Path) -> bool:
+        if markers.is_done(self.spec.out, step, key, manifest):
+            self._outputs.append(manifest)
+            self._skipped(step, "up to date")
+            return True
+        markers.clear(self.spec.out, step)
+        return False
+
+    def _run_step(self, step: str, detail: str, status: str, work: Callable[[], None]) -> None:
+        self.reporter.step_started(step, detail)
+        started = time.perf_counter()
+        work()
+        seconds = time.perf_counter() - started
+        self.reporter.step_finished(step, seconds)
+        self.result.steps.append(StepRecord(step, status, seconds, detail))
+
+    def _write_manifest(self, status: str) -> None:
+        steps = [asdict(record) for record in self.result.steps]
+        write_manifest(self.spec.out, build_manifest("pipeline", self.spec.recipe, [], status=status, steps=steps))
+
+    # ---- the steps ---------------------------------------------------------------------------
+
+    def tokenize(self) -> None:
+        from mtp_cli.tokenize.pipeline import is_current, tokenize_corpus
+
+        config, step = self.spec.tokenize, "tokenize"
+        manifest = config.out / MANIFEST_NAME
+        key = markers.step_key(_settings(config, "out", "workers", "overwrite"), [])
+        if is_current(config):  # the tokenized manifest itself re-hashes the corpus files
+            self._mark_done(step, key, manifest)
+            self._skipped(step, "up to date")
+            return
+        config.overwrite = True  # the folder is the pipeline's own: its settings changed
+
+        def work() -> None:
+            with self.reporter.progress() as progress:
+                tokenize_corpus(config, progress)
+
+        self._run_step(step, f"{config.tokenizer} tokens, rows of {config.seq_len}", "ran", work)
+        self._mark_done(step, key, manifest)
+
+    def train(self, name: str) -> None:
+        from mtp_cli.train import train
+        from mtp_cli.train.config import RESUMABLE_CHANGES
+
+        config, step = self.spec.runs[name], f"train/{name}"
+        manifest = config.out / MANIFEST_NAME
+        key = markers.step_key(_settings(config, *RESUMABLE_CHANGES), [self.spec.tokenized / MANIFEST_NAME])
+        if self._skip_if_done(step, key, manifest):
+            return
+        resume = _can_resume(config, self.spec.tokenized)
+        if not resume and config.out.exists():
+            shutil.rmtree(config.out)  # an earlier run with other settings or data: the pipeline's own folder
+
+        def work() -> None:
+            with self.reporter.train_observer() as observer:
+                result = train(config, resume=resume, observer=observer)
+            if result.status != "completed":
+                raise PipelineInterrupted(f"training stopped at step {result.step}; {result.checkpoint} was saved")
+
+        detail = f"{config.preset}, {config.heads} heads" + (" (resuming)" if resume else "")
+        self._run_step(step, detail, "resumed" if resume else "ran", work)
+        self._mark_done(step, key, manifest)
+
+    def generate(self, run: str, generation: GenerationSpec) -> bool:
+        """Returns False when the run cannot do this generation (speculative with one head)."""
+        from mtp_cli.generate import generate_samples
+        from mtp_cli.generate.output import manifest_path
+
+        step = f"generate/{run}/{generation.name}"
+        heads = self.spec.runs[run].heads
+        if generation.speculative and heads == 1:
+            self._skipped(step, "not applicable: a 1-head model has no heads to draft with")
+            return False
+        config = self.spec.generation_config(generation, run)
+        manifest = manifest_path(config.out)
+        key = markers.step_key(_settings(config, "checkpoint", "out", "device"), [self.spec.run_folder(run) / MANIFEST_NAME])
+        if self._skip_if_done(step, key, manifest):
+            return True
+
+        def work() -> None:
+            with self.reporter.progress() as progress:
+                generate_samples(config, progress)
+
+        self._run_step(step, f"{config.mode} on {config.dataset or config.prompts or 'one prompt'}", "ran", work)
+        self._mark_done(step, key, manifest)
+        return True
+
+    def evaluate(self, run: str, generation: GenerationSpec) -> None:
+        from mtp_cli.eval import EvalConfig, SandboxConfig, evaluate
+        from mtp_cli.problems import dataset_info
+
+        settings, dataset = self.spec.eval, generation.config.dataset
+        step = f"eval/{run}/{generation.name}"
+        samples, out = self.spec.samples_file(run, generation.name), self.spec.eval_folder(run, generation.name)
+        sandbox = SandboxConfig(timeout=settings.timeout or dataset_info(dataset).default_timeout, memory_mb=settings.memory_mb)
+        config = EvalConfig(dataset=dataset, out=out, samples=samples, ks=list(settings.ks), workers=settings.workers, sandbox=sandbox)
+        key = markers.step_key(_settings(config, "out", "samples", "workers", "resume", "overwrite"), [samples])
+        if self._skip_if_done(step, key, out / MANIFEST_NAME):
+            return
+
+        def work() -> None:
+            with self.reporter.progress() as progress:
+                try:  # reuses the results of unchanged completions, if any
+                    evaluate(EvalConfig(**{**vars(config), "resume": True}), progress)
+                except MtpError:  # evaluated before with other sandbox settings
+                    evaluate(EvalConfig(**{**vars(config), "overwrite": True}), progress)
+
+        self._run_step(step, f"pass@{','.join(map(str, settings.ks))} on {dataset}", "ran", work)
+        self._mark_done(step, key, out / MANIFEST_NAME)
+
+    def report(self) -> None:
+        from mtp_cli.report import ReportConfig, write_report
+
+        folder, step = self.spec.report_folder, "report"
+        key = markers.step_key({}, self._outputs)
+        self.result.report = folder
+        if self._skip_if_done(step, key, folder / MANIFEST_NAME):
+            return
+        self._run_step(step, "figures and summary.md", "ran", lambda: write_report(ReportConfig(inputs=[self.spec.out], out=folder)))
+        markers.mark_done(self.spec.out, step, key, folder / MANIFEST_NAME)
+
+    # ---- the whole pipeline ---------------------------------------------------------------
+
+    def run(self) -> PipelineResult:
+        spec = self.spec
+        _claim_output_folder(spec.out)
+        atomic_write_text(spec.out / "recipe.yaml", yaml.safe_dump(spec.recipe, sort_keys=False))
+        self._write_manifest("running")
+        try:
+            self.tokenize()
+            for name in spec.runs:
+                self.train(name)
+            for name in spec.runs:
+                for generation in spec.generations:
+                    if self.generate(name, generation) and spec.eval is not None:
+                        self.evaluate(name, generation)
+            if spec.report:
+                self.report()
+        except (PipelineInterrupted, KeyboardInterrupt):
+            self._write_manifest("interrupted")
+            raise
+        except BaseException:
+            self._write_manifest("failed")
+            raise
+        self._write_manifest("completed")
+        return self.result
+
+
+def run_pipeline(spec: PipelineSpec, reporter: PipelineReporter | None = None) -> PipelineResult:
+    return PipelineRunner(spec, reporter).run()
+
+
+def _settings(config: Any, *ignored: str) -> dict[str, Any]:
+    """A step's settings without those that change only how it runs (workers, device, ...) and
+    without its paths: those follow from OUT, and the inputs' content is hashed on its own, so a
+    pipeline folder stays current when it is moved."""
+    return {name: value for name, value in vars(config).items() if name not in ignored}
+
+
+def _can_resume(config: Any, tokenized: Path) -> bool:
+    """An unfinished run of the same settings on the same data continues from its last checkpoint."""
+    from mtp_cli.train.config import merge_for_resume
+
+    try:
+        stored = read_manifest(config.out, "run")
+        merge_for_resume(stored["arguments"], config.to_dict())  # refuses other settings
+        same_data = stored["inputs"][0]["manifest_sha256"] == sha256_file(tokenized / MANIFEST_NAME)
+    except (MtpError, KeyError, IndexError, TypeError):
+        return False
+    return same_data and stored.get("status") != "completed"
+
+
+def _claim_output_folder(out: Path) -> None:
+    """OUT must be new, empty, or an earlier output of `mtp pipeline run`."""
+    if out.exists() and not out.is_dir():
+        raise MtpError(f"--out {out} exists and is a file", "choose a folder path")
+    if out.exists() and any(out.iterdir()):
+        try:
+            read_manifest(out, "pipeline")
+        except MtpError:
+            raise MtpError(
+                f"--out {out} exists, is not empty and is not an `mtp pipeline run` folder",
+                "choose another --out; mtp never deletes a folder it did not write",
+            ) from None
+    out.mkdir(parents=True, exist_ok=True)

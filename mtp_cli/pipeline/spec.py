@@ -1,0 +1,215 @@
+"""A recipe made into step configs: every section checked, every output path fixed, before anything runs.
+
+A recipe has these top-level sections (only `tokenize` and `train` are required):
+
+    tokenize:  TokenizeConfig fields             -> OUT/tokenized/
+    train:     TrainConfig fields                -> OUT/runs/<run>/   (one run, named "model")
+    runs:      {name: TrainConfig fields}        several runs, each the `train` section plus its changes
+    generate:  {name: GenerateConfig fields}     -> OUT/samples/<run>/<name>.jsonl, for every run
+    eval:      EvalSettings fields               -> OUT/eval/<run>/<name>/, for every generation
+    report:    true | false                      -> OUT/report/
+
+The output paths and the links between steps (data, checkpoint, samples) belong to the pipeline:
+a recipe that sets them is refused like any unknown key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mtp_cli.artifacts import MtpError
+from mtp_cli.pipeline.recipe import build_section, coerce
+
+SECTIONS = ("tokenize", "train", "runs", "generate", "eval", "report")
+DEFAULT_RUN = "model"
+EVAL_DATASETS = ("humaneval", "mbpp")
+
+
+@dataclass
+class EvalSettings:
+    """What a recipe may set of `mtp eval pass@k`; dataset and samples come from each generation."""
+
+    ks: list[int] = field(default_factory=lambda: [1])
+    workers: int = 0  # 0: one per core
+    timeout: float | None = None  # None: the dataset's default (HumanEval 3 s, MBPP 10 s)
+    memory_mb: int = 2048
+
+
+@dataclass
+class GenerationSpec:
+    name: str
+    config: Any  # GenerateConfig with checkpoint and out filled in per run
+
+    @property
+    def speculative(self) -> bool:
+        return self.config.mode == "speculative"
+
+
+@dataclass
+class PipelineSpec:
+    out: Path
+    recipe: dict[str, Any]  # the recipe as read, with --set applied (written beside the outputs)
+    tokenize: Any  # TokenizeConfig
+    runs: dict[str, Any]  # name -> TrainConfig
+    generations: list[GenerationSpec]
+    eval: EvalSettings | None
+    report: bool
+
+    # ---- where each step writes -------------------------------------------------------------
+
+    @property
+    def tokenized(self) -> Path:
+        return self.out / "tokenized"
+
+    def run_folder(self, run: str) -> Path:
+        return self.out / "runs" / run
+
+    def samples_file(self, run: str, generation: str) -> Path:
+        return self.out / "samples" / run / f"{generation}.jsonl"
+
+    def eval_folder(self, run: str, generation: str) -> Path:
+        return self.out / "eval" / run / generation
+
+    @property
+    def report_folder(self) -> Path:
+        return self.out / "report"
+
+    def generation_config(self, generation: GenerationSpec, run: str) -> Any:
+        from dataclasses import replace
+
+        checkpoint, out = self.run_folder(run), self.samples_file(run, generation.name)
+        return replace(generation.config, checkpoint=checkpoint, out=out)
+
+
+def _mapping(recipe: dict[str, Any], section: str) -> dict[str, Any]:
+    value = recipe.get(section)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise MtpError(f"recipe section '{section}' must be a mapping of keys to values")
+    return value
+
+
+def _check_name(name: Any, section: str) -> str:
+    if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name) or name.startswith("."):
+        raise MtpError(f"recipe name {section}.{name!r} is not a plain name", "use letters, digits, '-', '_' or '.'")
+    return name
+
+
+def _tokenize(recipe: dict[str, Any], out: Path) -> Any:
+    from mtp_cli.tokenize.pipeline import TokenizeConfig, validate_config
+
+    if "tokenize" not in recipe:
+        raise MtpError("recipe has no 'tokenize' section", "add one: `tokenize: {tokenizer: bpe, seq_len: 256}`")
+    config = build_section(TokenizeConfig, _mapping(recipe, "tokenize"), "tokenize", {"out": out, "overwrite": False})
+    validate_config(config)
+    return config
+
+
+def _runs(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
+    from mtp_cli.train import TrainConfig
+
+    if "train" not in recipe:
+        raise MtpError("recipe has no 'train' section", "add one: `train: {preset: tiny, heads: 4, steps: 300}`")
+    shared = _mapping(recipe, "train")
+    variants = _mapping(recipe, "runs") or {DEFAULT_RUN: {}}
+    runs = {}
+    for name, changes in variants.items():
+        name = _check_name(name, "runs")
+        if changes is not None and not isinstance(changes, dict):
+            raise MtpError(f"recipe run 'runs.{name}' must be a mapping of train keys to values")
+        values = {**shared, **(changes or {})}
+        fixed = {"data": out / "tokenized", "out": out / "runs" / name}
+        section = f"runs.{name}" if changes else "train"
+        runs[name] = build_section(TrainConfig, values, section, fixed)
+        runs[name].model_overrides = _model_overrides(runs[name], section)
+    return runs
+
+
+def _model_overrides(config: Any, section: str) -> dict[str, Any]:
+    """The run's model fields, type-checked, and the model config they make checked as a whole."""
+    import typing
+
+    from mtp_cli.model import ModelConfig, build_config
+
+    hints = typing.get_type_hints(ModelConfig)
+    overrides = {}
+    for key, value in config.model_overrides.items():
+        if key not in hints:
+            raise MtpError(f"unknown recipe key '{section}.model_overrides.{key}'", f"model fields: {', '.join(hints)}")
+        overrides[key] = coerce(value, hints[key], f"{section}.model_overrides.{key}")
+    build_config(config.preset, overrides)
+    return overrides
+
+
+def _generations(recipe: dict[str, Any], evaluating: bool) -> list[GenerationSpec]:
+    from mtp_cli.generate.config import GenerateConfig
+
+    generations = []
+    for name, values in _mapping(recipe, "generate").items():
+        name = _check_name(name, "generate")
+        section = f"generate.{name}"
+        config = build_section(GenerateConfig, values or {}, section, {"checkpoint": Path("."), "out": Path(".")})
+        config.validate()
+        sources = [x for x in (config.dataset, config.prompts, config.prompt) if x is not None]
+        if len(sources) != 1:
+            raise MtpError(f"recipe section '{section}' needs exactly one of dataset, prompts, prompt")
+        if config.prompts is not None and not Path(config.prompts).is_file():
+            raise MtpError(f"recipe value {section}.prompts: {config.prompts} does not exist")
+        if evaluating and config.dataset not in EVAL_DATASETS:
+            raise MtpError(
+                f"recipe section '{section}' cannot be evaluated: pass@k needs dataset humaneval or mbpp",
+                "set its dataset, or drop the 'eval' section",
+            )
+        generations.append(GenerationSpec(name, config))
+    return generations
+
+
+def _eval(recipe: dict[str, Any]) -> EvalSettings | None:
+    if recipe.get("eval") is None:
+        return None
+    settings = build_section(EvalSettings, _mapping(recipe, "eval"), "eval")
+    if not settings.ks or any(k < 1 for k in settings.ks):
+        raise MtpError(f"recipe value eval.ks={settings.ks} must list positive integers", "e.g. ks: [1, 10]")
+    if settings.timeout is not None and settings.timeout <= 0:
+        raise MtpError(f"recipe value eval.timeout={settings.timeout} must be positive")
+    return settings
+
+
+def build_pipeline(recipe: dict[str, Any], out: Path) -> PipelineSpec:
+    """Check a whole recipe (every key, every value, the links between steps) and fix its paths."""
+    for section in recipe:
+        if section not in SECTIONS:
+            raise MtpError(f"unknown recipe section '{section}'", f"sections: {', '.join(SECTIONS)}")
+    out = Path(out)
+    eval_settings = _eval(recipe)
+    generations = _generations(recipe, evaluating=eval_settings is not None)
+    if eval_settings is not None and not generations:
+        raise MtpError("recipe has an 'eval' section but nothing to evaluate", "add a 'generate' section")
+    spec = PipelineSpec(
+        out=out,
+        recipe=recipe,
+        tokenize=_tokenize(recipe, out / "tokenized"),
+        runs=_runs(recipe, out),
+        generations=generations,
+        eval=eval_settings,
+        report=coerce(recipe.get("report", True), bool, "report"),
+    )
+    _check_speculative(spec)
+    return spec
+
+
+def _check_speculative(spec: PipelineSpec) -> None:
+    """Speculative decoding needs drafting heads; a run with one head skips it (said at run time),
+    but a recipe where no run could draft is a mistake."""
+    speculative = [g.name for g in spec.generations if g.speculative]
+    if speculative and all(run.heads == 1 for run in spec.runs.values()):
+        raise MtpError(
+            f"recipe generation '{speculative[0]}' is speculative, but every run has 1 head: nothing can draft",
+            "train with heads: 2 or more, or use mode: greedy",
+        )
+    for generation in (g for g in spec.generations if g.speculative):
+        for run in (r for r in spec.runs.values() if r.heads > 1):
+            generation.config.check_draft_heads(run.heads)

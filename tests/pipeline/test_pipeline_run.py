@@ -1,0 +1,181 @@
+"""`mtp pipeline run` on the shipped quickstart recipe, shrunk by --set to a few seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+
+from mtp_cli.artifacts import read_manifest
+from mtp_cli.cli import main
+from mtp_cli.pipeline import PipelineInterrupted, QuietReporter, build_pipeline, load_recipe_file, run_pipeline, summarize_pipeline
+from mtp_cli.tokenize.sources import stdlib_root
+from mtp_cli.train import NullObserver
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "pipelines" / "quickstart.yaml"
+PROMPTS = 4
+
+
+def shrink() -> list[str]:
+    """--set overrides that keep the recipe's shape (4 heads, greedy + speculative, pass@1) but
+    make it take seconds: a small corpus, a narrow model, a few steps, a few short completions."""
+    overrides = [
+        f"tokenize.sources=[{stdlib_root() / 'json'}]",
+        "tokenize.vocab_size=300",
+        "tokenize.seq_len=128",
+        "tokenize.val_fraction=0.2",
+        "tokenize.workers=1",
+        "train.steps=6",
+        "train.batch_tokens=512",
+        "train.micro_batch=4",
+        "train.eval_every=3",
+        "train.save_every=3",
+        "train.eval_tokens=512",
+        "train.model_overrides={dim: 64}",
+        "eval.workers=2",
+    ]
+    for generation in ("greedy", "speculative"):
+        overrides += [f"generate.{generation}.limit={PROMPTS}", f"generate.{generation}.max_new_tokens=16"]
+    return overrides
+
+
+def spec_for(out: Path, *more: str):
+    return build_pipeline(load_recipe_file(QUICKSTART, shrink() + list(more)), out)
+
+
+def statuses(result) -> dict[str, str]:
+    return {record.step: record.status for record in result.steps}
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory) -> tuple[Path, object]:
+    out = tmp_path_factory.mktemp("pipeline") / "quickstart"
+    return out, run_pipeline(spec_for(out))
+
+
+def test_quickstart_runs_every_step_and_writes_every_artifact(quickstart):
+    out, result = quickstart
+    assert set(statuses(result).values()) == {"ran"}
+    assert list(statuses(result)) == [
+        "tokenize", "train/model", "generate/model/greedy", "eval/model/greedy",
+        "generate/model/speculative", "eval/model/speculative", "report",
+    ]
+    assert read_manifest(out, "pipeline")["status"] == "completed"
+    assert read_manifest(out / "tokenized", "tokenized")["tokenizer"]["vocab_size"] == 300
+    run = read_manifest(out / "runs" / "model", "run")
+    assert run["status"] == "completed" and run["step"] == 6 and run["model"]["n_future_tokens"] == 4
+    assert len(run["last_validation"]["head_loss"]) == 4
+    for generation in ("greedy", "speculative"):
+        lines = (out / "samples" / "model" / f"{generation}.jsonl").read_text().splitlines()
+        assert len(lines) == PROMPTS
+        manifest = json.loads((out / "samples" / "model" / f"{generation}.jsonl.manifest.json").read_text())
+        assert manifest["kind"] == "samples" and manifest["mode"] == generation
+        summary = json.loads((out / "eval" / "model" / generation / "summary.json").read_text())
+        assert summary["samples"] == PROMPTS and "pass@1" in summary["pass_at_k"]
+    report = out / "report"
+    assert read_manifest(report, "report")
+    markdown = (report / "summary.md").read_text()
+    for png in report.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert png.name in markdown
+    assert (report / "loss_per_head.png").exists() and (report / "speedup.png").exists()
+    assert (out / "recipe.yaml").exists()
+
+
+def test_speculative_completions_equal_greedy_ones(quickstart):
+    out, _ = quickstart
+    read = lambda name: [json.loads(line)["completion"] for line in (out / "samples" / "model" / f"{name}.jsonl").read_text().splitlines()]
+    assert read("speculative") == read("greedy")
+
+
+def test_the_final_table_reads_back_every_measure(quickstart):
+    out, _ = quickstart
+    rows = summarize_pipeline(spec_for(out))
+    assert [row.generation for row in rows] == ["greedy", "speculative"]
+    greedy, speculative = rows
+    assert greedy.tokens_per_forward == pytest.approx(1.0, abs=0.3) and greedy.speedup is None
+    assert speculative.tokens_per_forward > 1.0 and speculative.speedup > 0
+    assert all(len(row.validation_loss) == 4 and "pass@1" in row.pass_at_k for row in rows)
+
+
+def test_a_second_run_skips_every_step(quickstart, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(quickstart[0], out)
+    reporter = QuietReporter()
+    result = run_pipeline(spec_for(out), reporter)
+    assert set(statuses(result).values()) == {"skipped"}, statuses(result)
+    assert not [event for event in reporter.events if event[0] == "started"]
+
+
+def test_an_edit_reruns_only_the_steps_it_changes(quickstart, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(quickstart[0], out)
+    result = run_pipeline(spec_for(out, "generate.speculative.draft_heads=2"))
+    assert statuses(result) == {
+        "tokenize": "skipped", "train/model": "skipped", "generate/model/greedy": "skipped",
+        "eval/model/greedy": "skipped", "generate/model/speculative": "ran", "eval/model/speculative": "ran",
+        "report": "ran",
+    }
+    manifest = json.loads((out / "samples" / "model" / "speculative.jsonl.manifest.json").read_text())
+    assert manifest["draft_heads"] == 2
+
+
+def test_a_replaced_output_is_made_again(quickstart, tmp_path):
+    out = tmp_path / "copy"
+    shutil.copytree(quickstart[0], out)
+    shutil.rmtree(out / "eval" / "model" / "greedy")
+    result = run_pipeline(spec_for(out))
+    assert statuses(result)["eval/model/greedy"] == "ran"
+    assert statuses(result)["generate/model/greedy"] == "skipped"
+
+
+class InterruptAt(NullObserver):
+    """Sends the process Ctrl-C after a given step, as a user would."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_step(self, record) -> None:
+        if record["step"] == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+class InterruptingReporter(QuietReporter):
+    def __init__(self, step: int):
+        super().__init__()
+        self.step = step
+
+    def train_observer(self):
+        return nullcontext(InterruptAt(self.step))
+
+
+def test_an_interrupted_training_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "crash"
+    with pytest.raises(PipelineInterrupted):
+        run_pipeline(spec_for(out), InterruptingReporter(step=4))
+    assert read_manifest(out, "pipeline")["status"] == "interrupted"
+    assert read_manifest(out / "runs" / "model", "run")["status"] == "interrupted"
+    result = run_pipeline(spec_for(out))
+    assert statuses(result)["tokenize"] == "skipped"
+    assert statuses(result)["train/model"] == "resumed"
+    run = read_manifest(out / "runs" / "model", "run")
+    assert run["status"] == "completed" and run["step"] == 6
+
+
+def test_the_cli_runs_a_recipe_and_refuses_a_foreign_folder(quickstart, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(quickstart[0], out)
+    assert main(["pipeline", "run", str(QUICKSTART), "--out", str(out), *sum((["--set", s] for s in shrink()), [])]) == 0
+    printed = capsys.readouterr()
+    assert "skipped" in printed.err and "results" in printed.out and "speculative" in printed.out
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert main(["pipeline", "run", str(QUICKSTART), "--out", str(foreign)]) == 2
+    assert "is not an `mtp pipeline run` folder" in capsys.readouterr().err
+    assert (foreign / "notes.txt").read_text() == "mine"
