@@ -3,7 +3,8 @@
 For each batch size: tokens/s of `--mode greedy` and of `--mode speculative`, their ratio, the mean
 tokens decided per forward pass, and the efficiency (speed-up / tokens per forward: the share of the
 accepted length that turns into wall-clock speed). Asserts the two outputs are token-for-token equal.
-Target: efficiency >= 0.9 at batch 1 and 16. Prompts: the first N HumanEval problems.
+Target: efficiency >= 0.9 at batch 1 and 16. Prompts: the first N HumanEval problems. Greedy and
+speculative alternate batch by batch, so a change in the machine's load hits both alike.
 
     python bench/generate.py CKPT [--prompts 16] [--max-new-tokens 128] [--batch-sizes 1,16]
                              [--draft-heads K] [--threads 1] [--device cpu]
@@ -14,10 +15,14 @@ A checkpoint to run it on (the project's trainer, on this Python's standard libr
     mtp train data/stdlib --out runs/tiny4 --preset tiny --heads 4 --steps 2000
     python bench/generate.py runs/tiny4
 
-Speculative forwards run every drafting head's block on the block's K+1 tokens (their KV caches
-must stay complete) while greedy runs head 1 only, so where a forward's cost is set by the number of
-blocks (small models, CPU, launch-bound GPUs) the speed-up is capped near
-tokens-per-forward * (trunk + 1) / (trunk + K + 1).
+Efficiency is about the cost of a greedy step over the cost of a speculative one, so a second table
+splits one step of each into its pieces, timed in step order after the first prompts of the batch:
+the model's forward over 1 new position (greedy, head 1 only) or K+1 (speculative, every head: their
+KV caches must stay complete), then the unembedding + argmax of 1 row per sequence (greedy) or of
+K+1 rows of head 1 (verification) and K rows of the drafting heads (at the last accepted position).
+Where a forward's cost does not grow with its positions (a small model whose
+time goes to per-operation overhead; GPUs until they are compute-bound) the two steps cost about the
+same; where it does (CPU matrix products past a few rows), efficiency falls.
 """
 
 from __future__ import annotations
@@ -29,7 +34,9 @@ import sys
 sys.path = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
 
 import argparse  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 import torch  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -44,12 +51,75 @@ from mtp_cli.generate import (  # noqa: E402
     load_model,
     token_bytes,
 )
+from mtp_cli.generate.forward import cached_hidden  # noqa: E402
 from mtp_cli.generate.prompts import from_dataset  # noqa: E402
+from mtp_cli.generate.rows import prefill  # noqa: E402
+from mtp_cli.generate.sampling import argmax_tokens  # noqa: E402
+from mtp_cli.model import MtpTransformer  # noqa: E402
 
 
-def timed(fn, batches):
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Stopwatch:
+    """Median milliseconds of named pieces, each timed where it runs inside a larger loop."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.times = device, {}
+
+    def __call__(self, name: str, fn: Callable[[], torch.Tensor | list[torch.Tensor]]):
+        synchronize(self.device)
+        started = time.perf_counter()
+        result = fn()
+        synchronize(self.device)
+        self.times.setdefault(name, []).append(time.perf_counter() - started)
+        return result
+
+    def medians(self) -> dict[str, float]:
+        return {name: statistics.median(t) * 1e3 for name, t in self.times.items()}
+
+
+@torch.inference_mode()
+def step_pieces(model: MtpTransformer, prompts: list[list[int]], k: int, repeats: int = 15) -> dict[str, float]:
+    """Median ms of each piece of a greedy and of a speculative step for these rows, after their
+    prompts, timed in step order (so, as in decoding, each piece finds the caches as the previous
+    piece left them): the forward, then the unembedding + argmax of the rows each mode needs."""
+    device = model.tok_embeddings.weight.device
+    watch = Stopwatch(device)
+    greedy, _ = prefill(model, prompts, heads=1, room=1)
+    spec, _ = prefill(model, prompts, heads=k + 1, room=k + 1)
+    lengths = greedy.lengths.clone()
+    token, block = (torch.zeros(len(prompts), n, dtype=torch.long, device=device) for n in (1, k + 1))
+    for _ in range(repeats + 1):
+        greedy.truncate(lengths)
+        hidden = watch("greedy forward", lambda: cached_hidden(model, token, greedy))
+        watch("greedy unembed", lambda: argmax_tokens(model.unembed(hidden[0][:, -1])))
+        spec.truncate(lengths)
+        hidden = watch("speculative forward", lambda: cached_hidden(model, block, spec))
+        watch("speculative verify", lambda: argmax_tokens(model.unembed(hidden[0])))  # head 1, K+1 positions
+        drafting = torch.stack([h[:, 0] for h in hidden[1:]], dim=1)  # (batch, K, dim)
+        watch("speculative drafts", lambda: argmax_tokens(model.unembed(drafting)))
+    watch.times = {name: t[1:] for name, t in watch.times.items()}  # the first round warms up
+    return watch.medians()
+
+
+@torch.inference_mode()
+def prefill_seconds(model: MtpTransformer, prompts: list[list[int]], heads: int) -> float:
+    """What a decode spends before its first step: the prompts' forward and their last position's unembedding."""
+    device = model.tok_embeddings.weight.device
+    synchronize(device)
     started = time.perf_counter()
-    results = [r for batch in batches for r in fn(batch)]
+    _, last = prefill(model, prompts, heads=heads, room=1)
+    argmax_tokens(model.unembed(torch.stack(last, dim=1)))
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def timed(fn, batch) -> tuple[list, float]:
+    started = time.perf_counter()
+    results = fn(batch)
     return results, time.perf_counter() - started
 
 
@@ -65,7 +135,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    loaded = load_model(args.checkpoint, torch.device(args.device))
+    device = torch.device(args.device)
+    loaded = load_model(args.checkpoint, device)
     model = loaded.model
     k = args.draft_heads or model.n_future_tokens - 1
     ids = encode_prompts(loaded, from_dataset("humaneval").prompts[: args.prompts], model.config.max_seq_len)
@@ -77,31 +148,63 @@ def main() -> None:
         return StopChecker(table_bytes, (), -1, [limit[i] for i in batch])
 
     def plain(batch):
-        return decode_plain(model, [ids[i] for i in batch], checker(batch), greedy)
+        synchronize(device)
+        results = decode_plain(model, [ids[i] for i in batch], checker(batch), greedy)
+        synchronize(device)
+        return results
 
     def spec(batch):
-        return decode_speculative(model, [ids[i] for i in batch], checker(batch), greedy, k)
+        synchronize(device)
+        results = decode_speculative(model, [ids[i] for i in batch], checker(batch), greedy, k)
+        synchronize(device)
+        return results
 
-    console = Console()
-    table = Table(title=f"{args.checkpoint}: {len(ids)} HumanEval prompts, {args.max_new_tokens} new tokens, "
-                        f"{k} drafting heads, {args.device}, {args.threads} thread(s)")
-    for column in ("batch", "greedy tok/s", "speculative tok/s", "speed-up", "tokens/forward", "efficiency", "acceptance per head"):
-        table.add_column(column, justify="right")
+    console = Console(width=200)
+    c = model.config
+    shape = f"dim {c.dim}, {c.trunk_layers} trunk blocks, {c.n_future_tokens} heads ({c.head_type}), vocab {c.vocab_size}"
+    where = f"{args.device}, {args.threads} thread(s)"
+    speed = Table(title=f"{args.checkpoint} ({shape}): {len(ids)} HumanEval prompts, {args.max_new_tokens} new "
+                        f"tokens, {k} drafting heads, {where}")
+    for column in ("batch", "greedy tok/s", "speculative tok/s", "speed-up", "tokens/forward", "efficiency",
+                   "acceptance per head", "prefill s: greedy / spec", "without prefill: speed-up, efficiency"):
+        speed.add_column(column, justify="right")
+    pieces = Table(title=f"One step's pieces at the prompts' end, ms (median of 15; {where})")
+    for column in ("batch", "greedy forward, 1 pos", "+ unembed 1 row", "= greedy", f"spec forward, {k + 1} pos",
+                   f"+ verify {k + 1} rows", f"+ drafts {k} rows", "= speculative", "greedy / speculative"):
+        pieces.add_column(column, justify="right")
+
     plain([0]), spec([0])  # warm-up
     for size in (int(s) for s in args.batch_sizes.split(",")):
         batches = [list(range(i, min(i + size, len(ids)))) for i in range(0, len(ids), size)]
-        base, t_base = timed(plain, batches)
-        fast, t_fast = timed(spec, batches)
+        base, fast, t_base, t_fast, pre_base, pre_fast = [], [], 0.0, 0.0, 0.0, 0.0
+        for batch in batches:
+            results, seconds = timed(plain, batch)
+            base, t_base = base + results, t_base + seconds
+            results, seconds = timed(spec, batch)
+            fast, t_fast = fast + results, t_fast + seconds
+            pre_base += prefill_seconds(model, [ids[i] for i in batch], heads=1)
+            pre_fast += prefill_seconds(model, [ids[i] for i in batch], heads=k + 1)
         assert [r.tokens for r in base] == [r.tokens for r in fast], "speculative output differs from greedy"
         tokens = sum(len(r.tokens) for r in fast)
         per_forward = tokens / sum(r.forwards for r in fast)
         speedup = t_base / t_fast
-        steps = sum(r.drafted for r in fast)
-        rates = " ".join(f"{sum(r.accepted[j] for r in fast) / steps:.2f}" for j in range(k))
-        table.add_row(str(size), f"{tokens / t_base:,.1f}", f"{tokens / t_fast:,.1f}", f"{speedup:.2f}x",
-                      f"{per_forward:.2f}", f"{speedup / per_forward:.0%}", rates)
-    console.print(table)
-    console.print("outputs identical: yes")
+        drafted = sum(r.drafted for r in fast)
+        rates = " / ".join(f"{sum(r.accepted[j] for r in fast) / drafted:.2f}" for j in range(k))
+        decoding = (t_base - pre_base) / (t_fast - pre_fast)
+        speed.add_row(str(size), f"{tokens / t_base:,.1f}", f"{tokens / t_fast:,.1f}", f"{speedup:.2f}x",
+                      f"{per_forward:.2f}", f"{speedup / per_forward:.0%}", rates,
+                      f"{pre_base:.2f} / {pre_fast:.2f}", f"{decoding:.2f}x, {decoding / per_forward:.0%}")
+
+        p = step_pieces(model, [ids[i] for i in batches[0]], k)
+        g = p["greedy forward"] + p["greedy unembed"]
+        s = p["speculative forward"] + p["speculative verify"] + p["speculative drafts"]
+        pieces.add_row(str(size), f"{p['greedy forward']:.2f}", f"{p['greedy unembed']:.2f}", f"{g:.2f}",
+                       f"{p['speculative forward']:.2f}", f"{p['speculative verify']:.2f}",
+                       f"{p['speculative drafts']:.2f}", f"{s:.2f}", f"{g / s:.0%}")
+    console.print(speed)
+    console.print("outputs identical: yes. Prefill: the prompts' forward, timed apart (the same work opens "
+                  "every decode; 'without prefill' takes it out of both times).")
+    console.print(pieces)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,12 @@
-"""`mtp train`: parse options, run `mtp_cli.train.train` under a live display, show a summary."""
+"""`mtp train`: parse options, run `mtp_cli.train.train` under a live display, show a summary.
+
+Under torchrun only rank 0 shows the display and the summary; every rank returns the same status.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any, List, Optional
@@ -43,6 +48,11 @@ def train(
     eval_tokens: Optional[int] = typer.Option(None, help="Validation tokens per evaluation. (default: 262144)"),
     save_every: Optional[int] = typer.Option(None, help="Checkpoint every N steps (and at the end). (default: 500)"),
     keep_checkpoints: Optional[int] = typer.Option(None, help="Checkpoints kept. (default: 3)"),
+    compile_blocks: bool = typer.Option(False, "--compile", help="torch.compile each transformer block (Triton on CUDA, a C++ compiler on CPU)."),
+    fsdp: bool = typer.Option(False, "--fsdp", help="Under torchrun: shard weights, gradients and optimizer state (FSDP2) instead of replicating."),
+    activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Recompute trunk activations in backward: less memory, ~1/3 more trunk compute."),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads; 1 is faster on cores shared with other jobs. (default: one per core)"),
+    peak_tflops: Optional[float] = typer.Option(None, help="One device's peak TFLOP/s, for MFU. (default: known GPUs' dense bf16 peak; none on CPU)"),
 ) -> int:
     """Train a transformer with n future-token heads on `mtp tokenize` output."""
     from mtp_cli.model import parse_override
@@ -59,12 +69,16 @@ def train(
         weight_decay=weight_decay, loss_weights=parse_weights(loss_weights), device=device, seed=seed,
         init_from=init_from, freeze_trunk=freeze_trunk or None, naive_mtp=naive_mtp or None,
         model_overrides=model_overrides or None, eval_every=eval_every, eval_tokens=eval_tokens,
-        save_every=save_every, keep_checkpoints=keep_checkpoints,
+        save_every=save_every, keep_checkpoints=keep_checkpoints, compile=compile_blocks or None, fsdp=fsdp or None,
+        activation_checkpointing=activation_checkpointing or None, peak_tflops=peak_tflops, threads=threads,
     )
     given = {name: value for name, value in options.items() if value is not None}
     config = config_for_resume(out, given) if resume else TrainConfig(**given)
-    with TrainDisplay() as display:
+    main_process = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks stay quiet
+    with TrainDisplay() if main_process else contextlib.nullcontext() as display:
         result = run_training(config, resume=resume, observer=display)
+    if not main_process:
+        return 130 if result.status == "interrupted" else 0
     console.print(summary_table(result, out))
     if result.status == "interrupted":
         err_console.print(f"[yellow]interrupted[/] at step {result.step}: saved {result.checkpoint}; continue with --resume")
@@ -83,6 +97,10 @@ def parse_weights(text: str | None) -> list[float] | None:
 
 def _losses(values: list[float]) -> str:
     return "  ".join(f"{v:.3f}" for v in values)
+
+
+def _mfu(value: float | None) -> str:
+    return "" if value is None else f"MFU {100 * value:.1f}%"
 
 
 class TrainDisplay:
@@ -104,8 +122,9 @@ class TrainDisplay:
 
     def on_start(self, plan: dict[str, Any]) -> None:
         self.plan = plan
+        processes = f" x {plan['world_size']} processes" if plan.get("world_size", 1) > 1 else ""
         err_console.print(
-            f"training {plan['parameters'] / 1e6:.1f}M parameters, {plan['heads']} heads, on {plan['device']}: "
+            f"training {plan['parameters'] / 1e6:.1f}M parameters, {plan['heads']} heads, on {plan['device']}{processes}: "
             f"steps {plan['start_step']}..{plan['total_steps']}, {plan['tokens_per_step']:,} tokens per step"
         )
 
@@ -117,12 +136,13 @@ class TrainDisplay:
         table.add_row(
             f"[bold]step[/] {record['step']}/{self.plan['total_steps']}",
             f"{record['tokens_per_second']:,.0f} tok/s",
+            _mfu(record.get("mfu")),
             f"lr {record['lr']:.2e}",
             f"[bold]loss per head[/] {_losses(record['head_loss'])}",
             f"ETA {time.strftime('%H:%M:%S', time.gmtime(remaining))}",
         )
         if self.last_eval:
-            table.add_row("", "", "", self.last_eval, "")
+            table.add_row("", "", "", "", self.last_eval, "")
         self.live.update(table)
 
     def on_eval(self, record: dict[str, Any]) -> None:
@@ -146,8 +166,9 @@ def summary_table(result, out: Path) -> Table:
             f"{val['head_loss'][k]:.4f}" if val else "-",
             f"{val['head_accuracy'][k]:.3f}" if val else "-",
         )
+    mfu = f", last step {_mfu(train['mfu'])}" if train.get("mfu") is not None else ""
     table.caption = (
         f"{result.tokens_seen:,} tokens in {result.elapsed_seconds:.1f}s of steps "
-        f"({result.tokens_seen / max(result.elapsed_seconds, 1e-9):,.0f} tokens/s); checkpoint: {result.checkpoint}"
+        f"({result.tokens_seen / max(result.elapsed_seconds, 1e-9):,.0f} tokens/s{mfu}); checkpoint: {result.checkpoint}"
     )
     return table

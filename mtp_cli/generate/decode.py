@@ -6,7 +6,7 @@ import torch
 
 from mtp_cli.generate.rows import RowResult, RowTracker, prefill
 from mtp_cli.generate.forward import cached_hidden
-from mtp_cli.generate.sampling import RowRandom, SamplingParams, draw, probabilities
+from mtp_cli.generate.sampling import RowRandom, SamplingParams, argmax_tokens, draw, probabilities
 from mtp_cli.generate.stopping import StopChecker
 from mtp_cli.model import MtpTransformer
 
@@ -14,7 +14,7 @@ from mtp_cli.model import MtpTransformer
 def next_token(logits: torch.Tensor, params: SamplingParams, rng: RowRandom | None) -> torch.Tensor:
     """(batch, vocab) head-1 logits -> (batch,) tokens."""
     if params.greedy:
-        return logits.argmax(-1)
+        return argmax_tokens(logits)
     return draw(probabilities(logits, params), rng.uniforms(1)[:, 0])
 
 

@@ -37,6 +37,7 @@ class RowTracker:
         self.accepted = [[0] * self.draft_heads for _ in range(n)]
         self.drafted = [0] * n
         self.seconds = [0.0] * n
+        self.mask: torch.Tensor | None = None  # `active` as a tensor, rebuilt when a row ends
 
     def take(self, new_tokens: list[list[int]], accepted: list[int] | None = None) -> bool:
         """Record one forward's new tokens per row; True once every row has ended."""
@@ -54,11 +55,15 @@ class RowTracker:
             else:
                 self.tokens[row] += tokens[:keep]
                 self.active[row] = False
+                self.mask = None
                 self.seconds[row] = time.perf_counter() - self.started
         return not any(self.active)
 
     def active_mask(self, device: torch.device) -> torch.Tensor:
-        return torch.tensor(self.active, device=device)
+        """(rows,) long: 1 while a row goes on, 0 once it has ended."""
+        if self.mask is None:
+            self.mask = torch.tensor(self.active, dtype=torch.long, device=device)
+        return self.mask
 
     def results(self) -> list[RowResult]:
         return [

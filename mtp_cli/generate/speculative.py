@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import torch
 
-from mtp_cli.generate.forward import at_positions, cached_hidden
+from mtp_cli.generate.forward import cached_hidden
 from mtp_cli.generate.rows import RowResult, RowTracker, prefill
-from mtp_cli.generate.sampling import RowRandom, SamplingParams, draw, probabilities
+from mtp_cli.generate.sampling import RowRandom, SamplingParams, argmax_tokens, draw, probabilities
 from mtp_cli.generate.stopping import StopChecker
 from mtp_cli.model import MtpTransformer
 
@@ -44,7 +44,7 @@ class Drafter:
 
     def draft(self, first: torch.Tensor, draft_logits: torch.Tensor, uniforms: torch.Tensor | None) -> Draft:
         if self.params.greedy:
-            return Draft(first, draft_logits.argmax(-1), None)
+            return Draft(first, argmax_tokens(draft_logits), None)
         q = probabilities(draft_logits, self.params)
         return Draft(first, draw(q, uniforms), q)
 
@@ -53,7 +53,7 @@ class Drafter:
         the uniforms left for the next drafts)."""
         k = draft.tokens.shape[1]
         if self.params.greedy:
-            predicted = logits.argmax(-1)
+            predicted = argmax_tokens(logits)
             accepted = (predicted[:, :k] == draft.tokens).long().cumprod(1).sum(1)
             return accepted, predicted.gather(1, accepted[:, None]).squeeze(1), None
         u = self.rng.uniforms(2 * k + 1)
@@ -89,21 +89,22 @@ def decode_speculative(
     cache, last = prefill(model, prompts, heads=k + 1, room=max(checker.limits) + 2 * (k + 1))
     logits = model.unembed(torch.stack(last, dim=1))  # (batch, K+1, vocab): every head, last prompt token
     u = None if params.greedy else rng.uniforms(k + 1)
-    first = logits[:, 0].argmax(-1) if params.greedy else draw(probabilities(logits[:, 0], params), u[:, 0])
+    first = argmax_tokens(logits[:, 0]) if params.greedy else draw(probabilities(logits[:, 0], params), u[:, 0])
     draft = drafter.draft(first, logits[:, 1:], None if u is None else u[:, 1:])
     done = rows.take([[t] for t in first.tolist()])
 
+    batch = torch.arange(len(prompts), device=first.device)
     while not done:
         block = torch.cat([draft.first[:, None], draft.tokens], dim=1)
         hidden = cached_hidden(model, block, cache)
+        # Head 1 is unembedded at every position of the block, the drafting heads only at each row's
+        # last accepted position: (K+1) + K rows per sequence rather than (K+1)^2.
         accepted, following, u = drafter.verify(draft, model.unembed(hidden[0]))
+        drafting = torch.stack(hidden[1:], dim=2)[batch, accepted]  # (batch, K, dim)
+        draft = drafter.draft(following, model.unembed(drafting), u)
         # Keep t and the accepted drafts; a row that has ended keeps nothing, so its cache stays bounded.
-        active = rows.active_mask(block.device)
-        cache.truncate(cache.lengths - (k + 1) + torch.where(active, accepted + 1, 0))
-        drafting = torch.stack([at_positions(h, accepted) for h in hidden[1:]], dim=1)
-        new_draft = drafter.draft(following, model.unembed(drafting), u)
+        cache.rewind(k + 1 - (accepted + 1) * rows.active_mask(block.device))
 
-        host = torch.cat([draft.tokens, following[:, None], accepted[:, None]], dim=1).tolist()
+        host = torch.cat([block[:, 1:], following[:, None], accepted[:, None]], dim=1).tolist()  # one sync a step
         done = rows.take([row[: row[-1]] + [row[k]] for row in host], [row[-1] for row in host])
-        draft = new_draft
     return rows.results()

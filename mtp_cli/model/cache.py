@@ -81,6 +81,11 @@ class KVCache:
     def commit(self, seq_len: int) -> None:
         self.lengths += seq_len
 
+    def rewind(self, steps: torch.Tensor) -> None:
+        """Roll each row back by steps[b] positions, at most the last forward's length (unchecked:
+        no host sync, for decoding loops whose steps are right by construction)."""
+        self.lengths = self.lengths - steps
+
     def truncate(self, lengths: int | torch.Tensor) -> None:
         """Roll rows back to `lengths` (an int for every row, or one per row); never grows a row."""
         new = torch.as_tensor(lengths, dtype=torch.long, device=self.lengths.device).expand(self.batch_size)

@@ -26,8 +26,10 @@ LATEST_NAME = "latest"
 TIED_NAME = "output.weight"
 
 
-def model_tensors(model: MtpTransformer) -> dict[str, torch.Tensor]:
-    tensors = {name: t.detach().to("cpu").contiguous() for name, t in model.state_dict().items()}
+def model_tensors(model: MtpTransformer, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """`state` (default: the model's state dict) as contiguous CPU tensors, a tied unembedding once."""
+    state = model.state_dict() if state is None else state
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in state.items()}
     if model.config.tie_embeddings:
         tensors.pop(TIED_NAME)
     return tensors
@@ -44,9 +46,19 @@ def load_tensors(model: MtpTransformer, tensors: dict[str, torch.Tensor]) -> Non
         )
 
 
-def write_model_files(folder: Path, model: MtpTransformer, tokenizer_json: str, tokenizer: dict[str, Any], **extra: Any) -> None:
-    """Weights, config and tokenizer into `folder` (the caller stages the folder and writes the manifest)."""
-    save_file(model_tensors(model), str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+def write_model_files(
+    folder: Path,
+    model: MtpTransformer,
+    tokenizer_json: str,
+    tokenizer: dict[str, Any],
+    state: dict[str, torch.Tensor] | None = None,
+    **extra: Any,
+) -> None:
+    """Weights, config and tokenizer into `folder` (the caller stages the folder and writes the manifest).
+
+    `state` replaces the model's own state dict, e.g. the full weights gathered from sharded processes.
+    """
+    save_file(model_tensors(model, state), str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
     atomic_write_text(folder / TOKENIZER_NAME, tokenizer_json)
     atomic_write_json(folder / CONFIG_NAME, {"model": model.config.to_dict(), "tokenizer": tokenizer, **extra})
 

@@ -149,6 +149,20 @@ class MtpTransformer(nn.Module):
         logits are not asked for; the cache's lengths advance by the number of tokens.
         """
         heads = list(range(self.n_future_tokens if cache is None else cache.num_heads)) if heads is None else heads
+        h, hidden = self.hidden_states(tokens, cache, heads)
+        if not heads:
+            return MtpOutput(logits=None, trunk=h)
+        window = slice(None) if last is None else slice(-last, None)
+        logits = torch.stack([self.unembed(hidden[i][:, window]) for i in heads], dim=-2)
+        return MtpOutput(logits=logits, trunk=h)
+
+    def hidden_states(
+        self, tokens: torch.Tensor, cache: KVCache | None = None, heads: list[int] | None = None
+    ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The trunk output and {head index: (batch, seq, dim) hidden state before `unembed`} for
+        `heads` (default as in `forward`) and, with a cache, for every head it serves (so its caches
+        stay complete). `forward` unembeds them; speculative decoding unembeds only what it needs."""
+        heads = list(range(self.n_future_tokens if cache is None else cache.num_heads)) if heads is None else heads
         if cache is not None and any(i >= cache.num_heads for i in heads):
             raise ValueError(f"heads {heads} asked, the cache serves heads 0..{cache.num_heads - 1}")
         step = cache.begin(tokens.shape[1]) if cache is not None else None
@@ -160,8 +174,4 @@ class MtpTransformer(nn.Module):
         hidden = {i: self.head(i, h, rope, cache, step) for i in run}
         if cache is not None:
             cache.commit(tokens.shape[1])
-        if not heads:
-            return MtpOutput(logits=None, trunk=h)
-        window = slice(None) if last is None else slice(-last, None)
-        logits = torch.stack([self.unembed(hidden[i][:, window]) for i in heads], dim=-2)
-        return MtpOutput(logits=logits, trunk=h)
+        return h, hidden

@@ -10,6 +10,7 @@ resumes from its last checkpoint when its settings are unchanged.
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from contextlib import AbstractContextManager, nullcontext
@@ -225,6 +226,7 @@ class PipelineRunner:
 
     def run(self) -> PipelineResult:
         spec = self.spec
+        _refuse_torchrun()
         _claim_output_folder(spec.out)
         atomic_write_text(spec.out / "recipe.yaml", yaml.safe_dump(spec.recipe, sort_keys=False))
         self._write_manifest("running")
@@ -270,6 +272,15 @@ def _can_resume(config: Any, tokenized: Path) -> bool:
     except (MtpError, KeyError, IndexError, TypeError):
         return False
     return same_data and stored.get("status") != "completed"
+
+
+def _refuse_torchrun() -> None:
+    """Every torchrun process would tokenize, generate and evaluate again: one process runs a recipe."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise MtpError(
+            "mtp pipeline run is one process; it was started by torchrun with WORLD_SIZE > 1",
+            "run the recipe's training under torchrun with `mtp train` (README: Multiple GPUs), the other steps without it",
+        )
 
 
 def _claim_output_folder(out: Path) -> None:

@@ -4,6 +4,11 @@ Beside the model files (see mtp_cli.model.checkpoint) a step folder holds `train
 (step, tokens seen, data position: readable) and `trainer.pt` (optimizer state and RNG states).
 Each folder is built under a temporary name and renamed into place, then `latest` is rewritten;
 only the newest `keep` folders stay.
+
+Whatever the number of processes or sharding, a checkpoint holds the full, unsharded state: the
+weights and the optimizer state keyed by parameter name (torch.distributed.checkpoint's full state
+dicts, gathered by every rank and written by rank 0), so a run resumes under any world size, with or
+without --fsdp.
 """
 
 from __future__ import annotations
@@ -15,10 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch.distributed.checkpoint.state_dict import (
+    StateDictOptions,
+    get_model_state_dict,
+    get_optimizer_state_dict,
+    set_optimizer_state_dict,
+)
 
 from mtp_cli.artifacts import atomic_write_json, atomic_write_text, build_manifest, staged_folder, write_manifest
 from mtp_cli.model import MtpTransformer, write_model_files
 from mtp_cli.model.checkpoint import LATEST_NAME, WEIGHTS_NAME, load_tensors
+from mtp_cli.train.distributed import World, barrier
 
 TRAINER_STATE_NAME = "trainer_state.json"
 TRAINER_TENSORS_NAME = "trainer.pt"
@@ -46,7 +58,11 @@ def rng_states() -> dict[str, Any]:
 def restore_rng(states: dict[str, Any]) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        for index, state in enumerate(states["cuda"][: torch.cuda.device_count()]):  # GPUs may differ on resume
+            torch.cuda.set_rng_state(state, index)
+
+
+FULL_STATE = StateDictOptions(full_state_dict=True, cpu_offload=True)  # gathered on rank 0, on the CPU
 
 
 def save_checkpoint(
@@ -58,16 +74,22 @@ def save_checkpoint(
     tokenizer: dict[str, Any],
     keep: int,
     arguments: dict[str, Any],
+    world: World = World(),
 ) -> Path:
+    """Every rank calls this (gathering sharded state is collective); rank 0 writes the folder."""
+    weights = get_model_state_dict(model, options=FULL_STATE)
+    optimizer_state = get_optimizer_state_dict(model, optimizer, options=FULL_STATE)
     checkpoints = run / "checkpoints"
     folder = checkpoints / step_folder_name(state.step)
-    with staged_folder(folder, overwrite=True) as stage:
-        write_model_files(stage, model, tokenizer_json, tokenizer, step=state.step, tokens_seen=state.tokens_seen)
-        atomic_write_json(stage / TRAINER_STATE_NAME, vars(state))
-        torch.save({"optimizer": optimizer.state_dict(), "rng": rng_states()}, stage / TRAINER_TENSORS_NAME)
-        write_manifest(stage, build_manifest("checkpoint", arguments, [{"kind": "run", "path": str(run)}], step=state.step))
-    atomic_write_text(checkpoints / LATEST_NAME, folder.name + "\n")
-    prune_checkpoints(checkpoints, keep)
+    if world.is_main:
+        with staged_folder(folder, overwrite=True) as stage:
+            write_model_files(stage, model, tokenizer_json, tokenizer, weights, step=state.step, tokens_seen=state.tokens_seen)
+            atomic_write_json(stage / TRAINER_STATE_NAME, vars(state))
+            torch.save({"optimizer": optimizer_state, "rng": rng_states()}, stage / TRAINER_TENSORS_NAME)
+            write_manifest(stage, build_manifest("checkpoint", arguments, [{"kind": "run", "path": str(run)}], step=state.step))
+        atomic_write_text(checkpoints / LATEST_NAME, folder.name + "\n")
+        prune_checkpoints(checkpoints, keep)
+    barrier(world)  # the folder is in place for every rank
     return folder
 
 
@@ -82,12 +104,21 @@ def latest_checkpoint(run: Path) -> Path | None:
     return pointer.parent / pointer.read_text().strip() if pointer.is_file() else None
 
 
-def load_training_state(folder: Path, model: MtpTransformer, optimizer: torch.optim.Optimizer) -> TrainerState:
-    """Weights, optimizer and RNG back into place; returns the step and data position."""
+def load_model_weights(folder: Path, model: MtpTransformer) -> None:
+    """The checkpoint's full weights into an unsharded model (before compile, wrapping or sharding)."""
     from safetensors.torch import load_file
 
     load_tensors(model, load_file(str(folder / WEIGHTS_NAME), device=str(next(model.parameters()).device)))
+
+
+def load_training_state(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainerState:
+    """Optimizer (into this rank's shards under FSDP) and RNG back into place; returns the step and data
+    position. The weights are loaded before the model is prepared: see `load_model_weights`."""
     saved = torch.load(folder / TRAINER_TENSORS_NAME, map_location="cpu", weights_only=True)
-    optimizer.load_state_dict(saved["optimizer"])
+    groups = saved["optimizer"]["param_groups"]
+    if groups and groups[0]["params"] and isinstance(groups[0]["params"][0], int):  # by index: an older checkpoint
+        optimizer.load_state_dict(saved["optimizer"])
+    else:
+        set_optimizer_state_dict(model, optimizer, saved["optimizer"], options=StateDictOptions(full_state_dict=True))
     restore_rng(saved["rng"])
     return TrainerState(**json.loads((folder / TRAINER_STATE_NAME).read_text()))

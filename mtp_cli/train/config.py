@@ -11,9 +11,13 @@ from typing import Any
 from mtp_cli.artifacts import MtpError
 
 # Options that only change how a run executes, not what it computes (up to float rounding for
-# micro_batch), so a resumed run may set them anew. Everything else must match the stored run.
+# micro_batch, compile and fsdp), so a resumed run may set them anew. Everything else must match the
+# stored run. The number of processes is not an option: a run resumes under any world size.
 RESUMABLE_CHANGES = frozenset(
-    {"data", "out", "device", "micro_batch", "eval_every", "eval_tokens", "save_every", "keep_checkpoints"}
+    {
+        "data", "out", "device", "micro_batch", "eval_every", "eval_tokens", "save_every", "keep_checkpoints",
+        "compile", "fsdp", "activation_checkpointing", "peak_tflops", "threads",
+    }
 )
 
 
@@ -27,7 +31,7 @@ class TrainConfig:
     steps: int | None = None  # None: from `tokens`, else one pass over the train split
     tokens: int | None = None
     batch_tokens: int = 32768  # tokens per optimizer step, rounded to whole rows
-    micro_batch: int = 4  # rows per forward/backward; gradients accumulate over the step's rows
+    micro_batch: int = 4  # rows per forward/backward (per process); gradients accumulate over the step's rows
     lr: float = 3e-4
     min_lr_ratio: float = 0.03  # cosine decays to this fraction of lr (the method's code runs)
     warmup: int | None = None  # steps; None: 2% of the steps
@@ -44,6 +48,11 @@ class TrainConfig:
     eval_tokens: int = 1 << 18
     save_every: int = 500
     keep_checkpoints: int = 3
+    compile: bool = False  # torch.compile each transformer block
+    fsdp: bool = False  # shard parameters, gradients and optimizer state over the torchrun processes
+    activation_checkpointing: bool = False  # recompute trunk activations in backward
+    peak_tflops: float | None = None  # one device's peak, for MFU; None: known GPUs' bf16 peak, else no MFU
+    threads: int | None = None  # torch CPU threads; None: torch's default (one per physical core)
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
@@ -61,6 +70,10 @@ class TrainConfig:
                 raise MtpError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise MtpError(f"--lr must be a positive number, got {self.lr}")
+        if self.threads is not None and self.threads < 1:
+            raise MtpError(f"--threads must be at least 1, got {self.threads}", "leave it out for one thread per core")
+        if self.peak_tflops is not None and not (self.peak_tflops > 0 and math.isfinite(self.peak_tflops)):
+            raise MtpError(f"--peak-tflops must be a positive number, got {self.peak_tflops}")
         if self.warmup is not None and self.warmup < 0:
             raise MtpError(f"--warmup must be at least 0, got {self.warmup}")
         if self.loss_weights is not None:

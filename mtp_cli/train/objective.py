@@ -8,7 +8,8 @@ one head's, instead of all n heads' logits at once. The naive order (one summed 
 exists so the benchmark can show the difference; both give the same gradients.
 
 Each head's loss is a sum of cross-entropies scaled by weight / (real targets of that head in the
-whole optimizer step), so micro-batches add up to exactly the step's weighted mean.
+whole optimizer step), so micro-batches add up to exactly the step's weighted mean. The cross-entropy
+is mtp_cli.train.loss's, which makes fewer vocabulary-wide passes and tensors than F.cross_entropy.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from mtp_cli.model import MtpTransformer
-from mtp_cli.train.data import IGNORE
+from mtp_cli.train.loss import cross_entropy
 
 
 @dataclass
 class HeadSums:
-    """Per-head sums over the rows seen so far: loss, correct top-1 predictions, real targets."""
+    """Per-head sums over the rows seen so far: loss, correct top-1 predictions, real targets.
+
+    The sums move to the device of the first values added, so adding never waits for an accelerator;
+    reading them (mean_loss, accuracy) does, once.
+    """
 
     loss: torch.Tensor  # (n,) float64
     correct: torch.Tensor  # (n,) int64
@@ -36,9 +40,11 @@ class HeadSums:
         return cls(torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long))
 
     def add(self, index: int, loss: torch.Tensor, correct: torch.Tensor, count: torch.Tensor) -> None:
-        self.loss[index] += loss.detach().double().cpu()
-        self.correct[index] += correct.cpu()
-        self.count[index] += count.cpu()
+        if self.loss.device != loss.device:
+            self.loss, self.correct, self.count = (t.to(loss.device) for t in (self.loss, self.correct, self.count))
+        self.loss[index] += loss.detach().double()
+        self.correct[index] += correct
+        self.count[index] += count
 
     def mean_loss(self) -> list[float]:
         return (self.loss / self.count.clamp(min=1)).tolist()
@@ -48,13 +54,11 @@ class HeadSums:
 
 
 def head_loss(logits: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(summed cross-entropy, correct top-1 count, real target count) of one head's logits."""
-    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)
-    loss = F.cross_entropy(flat_logits, flat_targets, ignore_index=IGNORE, reduction="sum")
-    with torch.no_grad():
-        real = flat_targets != IGNORE
-        correct = ((flat_logits.argmax(-1) == flat_targets) & real).sum()
-    return loss, correct, real.sum()
+    """(summed cross-entropy, correct top-1 count, real target count) of one head's logits.
+
+    A target tied with another token for the largest logit counts as correct (see mtp_cli.train.loss).
+    """
+    return cross_entropy(logits, targets)
 
 
 def _head_trains(model: MtpTransformer, index: int) -> bool:
@@ -71,13 +75,14 @@ def backward_efficient(
 ) -> None:
     """Accumulate the gradients of sum_k scales[k] * CE_k into the parameters, one head at a time."""
     trunk_trains = any(p.requires_grad for p in model.trunk_parameters())
+    rope = model.rope(inputs.shape[1], inputs.device)
     with autocast:
-        h = model.trunk(inputs)
+        h = model.trunk(inputs, rope)
     z = h.detach().requires_grad_(trunk_trains)
     for k, scale in enumerate(scales):
         with torch.set_grad_enabled(trunk_trains or _head_trains(model, k)):
             with autocast:
-                logits = model.unembed(model.head(k, z))
+                logits = model.unembed(model.head(k, z, rope))
             loss, correct, count = head_loss(logits, targets[k])
         sums.add(k, loss, correct, count)
         if loss.requires_grad and scale:
@@ -96,9 +101,10 @@ def backward_naive(
     autocast: AbstractContextManager,
 ) -> None:
     """The same gradients with every head's logits alive until one backward."""
+    rope = model.rope(inputs.shape[1], inputs.device)
     with autocast:
-        h = model.trunk(inputs)
-        all_logits = [model.unembed(model.head(k, h)) for k in range(len(scales))]
+        h = model.trunk(inputs, rope)
+        all_logits = [model.unembed(model.head(k, h, rope)) for k in range(len(scales))]
     total = 0.0
     for k, (logits, scale) in enumerate(zip(all_logits, scales)):
         loss, correct, count = head_loss(logits, targets[k])

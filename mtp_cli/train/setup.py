@@ -140,13 +140,16 @@ def freeze_next_token_model(model: MtpTransformer) -> None:
         param.requires_grad_(True)
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, local_rank: int | None = None) -> torch.device:
+    """The device `--device` names; under torchrun (`local_rank` given) `cuda` is this process's GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except RuntimeError:
         raise MtpError(f"--device {name!r} is not a device", "use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise MtpError("--device cuda, but this torch sees no CUDA device", "use --device cpu")
+    if device.type == "cuda" and device.index is None and local_rank is not None:
+        device = torch.device("cuda", local_rank)
     return device

@@ -5,6 +5,9 @@
 
 Reproducible on CPU: the same config gives the same losses, and a run resumed from step k gives the
 losses of the uninterrupted run after step k (weights, optimizer, RNG and data position restored).
+
+Under torchrun every process runs this loop on its share of each step's rows (see distributed.py):
+the same global batch gives the same losses, up to float rounding, at any number of processes.
 """
 
 from __future__ import annotations
@@ -23,17 +26,36 @@ import torch
 
 from mtp_cli.artifacts import MtpError
 from mtp_cli.model import train_flops_per_token
-from mtp_cli.train.checkpointing import TrainerState, latest_checkpoint, load_training_state, save_checkpoint
+from mtp_cli.train.checkpointing import (
+    TrainerState,
+    latest_checkpoint,
+    load_model_weights,
+    load_training_state,
+    save_checkpoint,
+)
 from mtp_cli.train.config import TrainConfig
 from mtp_cli.train.data import IGNORE, RowSampler, load_rows, micro_batches
+from mtp_cli.train.distributed import (
+    World,
+    all_reduce_fields_,
+    all_reduce_gradients,
+    all_reduce_sum_,
+    any_rank,
+    barrier,
+    join_process_group,
+    leave_process_group,
+)
 from mtp_cli.train.evaluate import evaluate
 from mtp_cli.train.metrics import MetricsLog
+from mtp_cli.train.mfu import device_peak_tflops, mfu
 from mtp_cli.train.objective import HeadSums, backward_efficient, backward_naive
 from mtp_cli.train.observer import NullObserver, TrainObserver
 from mtp_cli.train.optimizer import build_optimizer, set_lr
+from mtp_cli.train.parallelize import prepare_model
 from mtp_cli.train.run_folder import prepare_run_folder, write_run_manifest
 from mtp_cli.train.schedule import default_warmup, lr_at
 from mtp_cli.train.setup import build_model, open_data, pick_device, resolve_model_config
+from mtp_cli.train.threads import set_threads
 
 
 @dataclass
@@ -75,7 +97,10 @@ def make_plan(config: TrainConfig, seq_len: int, train_rows: int) -> Plan:
 
 @contextmanager
 def stop_requests() -> Iterator[Callable[[], bool]]:
-    """Ctrl-C asks the loop to stop after the current step (it then saves); a second one aborts."""
+    """Ctrl-C asks the loop to stop after the current step (it then saves); a second one aborts.
+
+    Under torchrun the workers get torchrun's forwarded SIGINT (it kills them 30 s later).
+    """
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield requested.is_set
@@ -95,38 +120,51 @@ def stop_requests() -> Iterator[Callable[[], bool]]:
 
 class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False, observer: TrainObserver | None = None):
-        self.config, self.observer = config, observer or NullObserver()
+        self.config = config
+        world = World.from_env()
+        self.device = pick_device(config.device, world.local_rank if world.launched else None)
+        set_threads(config.threads)
+        self.world = world.on(self.device)
+        self.owns_process_group = join_process_group(self.world)
+        self.observer = (observer or NullObserver()) if self.world.is_main else NullObserver()
         stored = prepare_run_folder(config, resume)
         self.data = open_data(config)
         if stored is not None and stored["inputs"][0]["manifest_sha256"] != self.data.identity["manifest_sha256"]:
             raise MtpError(f"--resume: {config.data} is not the data this run was trained on", "pass the run's data folder")
-        self.device = pick_device(config.device)
         self.model_config = resolve_model_config(config, self.data)
-        self.model = build_model(self.model_config, config, self.device)
-        self.optimizer = build_optimizer(self.model, config, self.device)
         self.plan = make_plan(config, self.data.data.seq_len, len(self.data.train))
+        self.share = self.world.share(self.plan.rows_per_step)
+        self.checkpoint: Path | None = latest_checkpoint(config.out) if resume else None
+        model = build_model(self.model_config, config, self.device)
+        if self.checkpoint is not None:
+            load_model_weights(self.checkpoint, model)
+        self.model = prepare_model(model, config, self.device)
+        self.optimizer = build_optimizer(self.model, config, self.device)
         self.sampler = RowSampler(len(self.data.train), config.seed)
         self.metrics = MetricsLog(config.out)
         self.state = TrainerState()
-        self.checkpoint: Path | None = None
         self.last_train: dict[str, Any] = {}
         self.last_eval: dict[str, Any] = {}
         self.backward = backward_naive if config.naive_mtp else backward_efficient
         self.weights = config.head_weights
+        self.flops_per_token = train_flops_per_token(self.model_config, self.data.data.seq_len)
+        self.peak_tflops = device_peak_tflops(self.device, config.peak_tflops)
         if resume:
             self._restore()
+        barrier(self.world)  # every rank has checked the run folder before rank 0 writes into it
 
     # ---- state ----------------------------------------------------------------------------
 
     def _restore(self) -> None:
-        folder = latest_checkpoint(self.config.out)
-        if folder is None:  # the run stopped before its first checkpoint: start it over
-            self.metrics.truncate_after(0)
+        if self.checkpoint is None:  # the run stopped before its first checkpoint: start it over
+            if self.world.is_main:
+                self.metrics.truncate_after(0)
             return
-        self.state = load_training_state(folder, self.model, self.optimizer)
+        self.state = load_training_state(self.checkpoint, self.model, self.optimizer)
         self.sampler.load_state_dict(self.state.sampler)
+        if not self.world.is_main:
+            return
         self.metrics.truncate_after(self.state.step)
-        self.checkpoint = folder
         for record in self.metrics.read():
             if record.get("event") == "train":
                 self.last_train = record
@@ -149,11 +187,14 @@ class Trainer:
             self.data.tokenizer,
             self.config.keep_checkpoints,
             self.config.to_dict(),
+            self.world,
         )
         self.write_manifest("running")
         self.observer.on_checkpoint(self.state.step, self.checkpoint)
 
     def write_manifest(self, status: str, **extra: Any) -> None:
+        if not self.world.is_main:
+            return
         write_run_manifest(
             self.config,
             [self.data.identity],
@@ -163,7 +204,9 @@ class Trainer:
             parameters={"total": self.model.num_params(), "non_embedding": self.model.num_params(non_embedding=True)},
             plan=vars(self.plan) | {"micro_batch": self.config.micro_batch, "seq_len": self.data.data.seq_len},
             device=str(self.device),
-            train_flops_per_token=train_flops_per_token(self.model_config, self.data.data.seq_len),
+            world_size=self.world.size,
+            train_flops_per_token=self.flops_per_token,
+            peak_tflops_per_device=self.peak_tflops,
             step=self.state.step,
             tokens_seen=self.state.tokens_seen,
             elapsed_seconds=round(self.state.elapsed_seconds, 3),
@@ -180,8 +223,10 @@ class Trainer:
         lr = lr_at(self.state.step, self.config.lr, self.plan.warmup, self.plan.total_steps, self.config.min_lr_ratio)
         set_lr(self.optimizer, lr)
         n = self.model.n_future_tokens
-        inputs, targets = load_rows(self.data.train, self.sampler.take(self.plan.rows_per_step), n)
-        real = (targets != IGNORE).sum(dim=(1, 2)).clamp(min=1)
+        rows = self.sampler.take(self.plan.rows_per_step)[self.share]  # every rank draws the same step
+        inputs, targets = load_rows(self.data.train, rows, n)
+        # Scales divide by the whole step's real targets, over all ranks, as in one process.
+        real = all_reduce_sum_((targets != IGNORE).sum(dim=(1, 2)), self.world).clamp(min=1)
         scales = [w / int(c) for w, c in zip(self.weights, real)]
         sums = HeadSums.zeros(n)
         self.model.train()
@@ -189,16 +234,20 @@ class Trainer:
         for micro_inputs, micro_targets in micro_batches(inputs, targets, self.config.micro_batch):
             micro_inputs, micro_targets = micro_inputs.to(self.device), micro_targets.to(self.device)
             self.backward(self.model, micro_inputs, micro_targets, scales, sums, self.autocast())
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if not self.config.fsdp:  # FSDP has reduce-scattered the gradients during backward
+            all_reduce_gradients(trainable, self.world)
+        all_reduce_fields_(sums, self.world)
         head_loss = sums.mean_loss()
         loss = sum(w * l for w, l in zip(self.weights, head_loss))
-        trainable = [p for p in self.model.parameters() if p.requires_grad]
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(trainable, self.config.grad_clip))
+        grad_norm = _as_float(torch.nn.utils.clip_grad_norm_(trainable, self.config.grad_clip))
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             self._stop_non_finite(loss, grad_norm, head_loss)
         self.optimizer.step()
         seconds = time.perf_counter() - started
+        tokens_per_second = self.plan.tokens_per_step / seconds  # all ranks' tokens
         self.state.step += 1
-        self.state.tokens_seen += inputs.numel()
+        self.state.tokens_seen += self.plan.tokens_per_step
         self.state.elapsed_seconds += seconds
         return {
             "event": "train",
@@ -210,12 +259,14 @@ class Trainer:
             "head_accuracy": sums.accuracy(),
             "grad_norm": grad_norm,
             "step_seconds": seconds,
-            "tokens_per_second": inputs.numel() / seconds,
+            "tokens_per_second": tokens_per_second,
+            "mfu": mfu(self.flops_per_token, tokens_per_second, self.peak_tflops, self.world.size),
         }
 
     def _stop_non_finite(self, loss: float, grad_norm: float, head_loss: list[float]) -> None:
         step = self.state.step + 1
-        self.metrics.write({"event": "train", "step": step, "loss": loss, "head_loss": head_loss, "grad_norm": grad_norm})
+        if self.world.is_main:
+            self.metrics.write({"event": "train", "step": step, "loss": loss, "head_loss": head_loss, "grad_norm": grad_norm})
         kept = f"the last good checkpoint, {self.checkpoint.name}, is kept" if self.checkpoint else "no checkpoint was written yet"
         self.write_manifest("failed", failure=f"non-finite loss at step {step}")
         raise NonFiniteLoss(
@@ -228,26 +279,35 @@ class Trainer:
             return
         sums = evaluate(self.model, self.data.validation, self.config.eval_tokens, self.config.micro_batch, self.device, self.autocast())
         self.last_eval = {"event": "eval", "step": self.state.step, "split": "validation", "head_loss": sums.mean_loss(), "head_accuracy": sums.accuracy(), "tokens": int(sums.count[0])}
-        self.metrics.write(self.last_eval)
+        if self.world.is_main:
+            self.metrics.write(self.last_eval)
         self.observer.on_eval(self.last_eval)
 
     # ---- the loop ---------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
-        config, plan = self.config, self.plan
         self.write_manifest("running")
         self.observer.on_start(
-            vars(plan) | {"start_step": self.state.step, "heads": self.model.n_future_tokens, "device": str(self.device),
-                          "parameters": self.model.num_params(), "seq_len": self.data.data.seq_len}
+            vars(self.plan) | {"start_step": self.state.step, "heads": self.model.n_future_tokens, "device": str(self.device),
+                               "parameters": self.model.num_params(), "seq_len": self.data.data.seq_len,
+                               "world_size": self.world.size}
         )
+        try:
+            return self._loop()
+        finally:
+            leave_process_group(self.owns_process_group)
+
+    def _loop(self) -> TrainResult:
+        config, plan = self.config, self.plan
         status = "completed"
         with stop_requests() as stop_requested:
             while self.state.step < plan.total_steps:
-                if stop_requested():
+                if any_rank(stop_requested(), self.world):
                     status = "interrupted"
                     break
                 self.last_train = self.train_step()
-                self.metrics.write(self.last_train)
+                if self.world.is_main:
+                    self.metrics.write(self.last_train)
                 self.observer.on_step(self.last_train)
                 step = self.state.step
                 if step % config.eval_every == 0 and step < plan.total_steps:
@@ -263,6 +323,11 @@ class Trainer:
             status, self.state.step, plan.total_steps, self.state.tokens_seen, self.checkpoint,
             self.last_train, self.last_eval, self.state.elapsed_seconds,
         )
+
+
+def _as_float(value: torch.Tensor) -> float:
+    """A scalar that may be a DTensor (a gradient norm under FSDP)."""
+    return float(value.full_tensor() if hasattr(value, "full_tensor") else value)
 
 
 def train(config: TrainConfig, resume: bool = False, observer: TrainObserver | None = None) -> TrainResult:

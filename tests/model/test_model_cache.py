@@ -53,6 +53,24 @@ def test_rows_keep_their_own_lengths(model):
 
 
 @torch.no_grad()
+def test_rewind_per_row_then_hidden_states(model):
+    """Speculative decoding's step: a block, each row rewound by its own count, then hidden states
+    of every cached head that unembed to the full forward's logits."""
+    tokens = torch.randint(0, 101, (2, 12))
+    full = model(tokens).logits
+    cache = model.new_cache(2, 32)
+    model(tokens[:, :8], cache)
+    model(torch.cat([tokens[:, 8:10], torch.randint(0, 101, (2, 2))], dim=1), cache)
+    cache.rewind(torch.tensor([4, 2]))  # row 0 keeps none of the block, row 1 its two real tokens
+    _, hidden = model.hidden_states(torch.stack([tokens[0, 8], tokens[1, 10]])[:, None], cache, heads=[0])
+    assert sorted(hidden) == list(range(model.n_future_tokens))  # every head the cache serves ran
+    logits = torch.stack([model.unembed(hidden[i][:, 0]) for i in sorted(hidden)], dim=1)
+    torch.testing.assert_close(logits[0], full[0, 8], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(logits[1], full[1, 10], atol=1e-5, rtol=1e-5)
+    assert cache.lengths.tolist() == [9, 11]
+
+
+@torch.no_grad()
 def test_cache_serving_fewer_heads(model):
     tokens = torch.randint(0, 101, (1, 9))
     cache = model.new_cache(1, 16, heads=1)

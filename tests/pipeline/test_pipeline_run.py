@@ -179,3 +179,13 @@ def test_the_cli_runs_a_recipe_and_refuses_a_foreign_folder(quickstart, tmp_path
     assert main(["pipeline", "run", str(QUICKSTART), "--out", str(foreign)]) == 2
     assert "is not an `mtp pipeline run` folder" in capsys.readouterr().err
     assert (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_a_pipeline_under_torchrun_is_refused_before_writing(tmp_path, monkeypatch):
+    from mtp_cli.artifacts import MtpError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "dist"
+    with pytest.raises(MtpError, match="torchrun"):
+        run_pipeline(spec_for(out))
+    assert not out.exists()

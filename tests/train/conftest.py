@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-from mtp_cli.train import TrainConfig, train
+from mtp_cli.train import train
 
-TEST_MODEL = {"dim": 64, "n_heads": 4}  # the tiny preset (6 layers) made narrower still
-STEPS = 40
-
-
-def small_config(data: Path, out: Path, **changes) -> TrainConfig:
-    """A config that trains in a few seconds on 2 CPU cores."""
-    settings = dict(
-        data=data, out=out, preset="tiny", model_overrides=dict(TEST_MODEL), heads=4, steps=STEPS,
-        batch_tokens=512, micro_batch=2, lr=3e-3, warmup=4, eval_every=10, save_every=5,
-        keep_checkpoints=2, eval_tokens=1024, seed=0,
-    )
-    return TrainConfig(**{**settings, **changes})
+sys.path.insert(0, str(Path(__file__).parent))
+from train_helpers import small_config  # noqa: E402
 
 
 @pytest.fixture(scope="session")

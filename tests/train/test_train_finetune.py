@@ -8,7 +8,7 @@ from mtp_cli.model import load_checkpoint
 from mtp_cli.train import Trainer
 from mtp_cli.train.metrics import MetricsLog
 
-from conftest import small_config
+from train_helpers import small_config
 
 
 def test_four_to_one_drops_the_extra_heads_and_trains(run_bpe_n4, tokenized_bpe, tmp_path):

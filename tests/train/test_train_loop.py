@@ -13,7 +13,7 @@ from mtp_cli.model import load_checkpoint
 from mtp_cli.train import train
 from mtp_cli.train.metrics import MetricsLog
 
-from conftest import STEPS, small_config
+from train_helpers import STEPS, small_config
 
 
 def train_losses(run) -> dict[int, list[float]]:

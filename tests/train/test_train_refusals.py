@@ -12,7 +12,7 @@ from mtp_cli.artifacts import MtpError
 from mtp_cli.train import NonFiniteLoss, Trainer, train
 from mtp_cli.train.metrics import MetricsLog
 
-from conftest import small_config
+from train_helpers import small_config
 
 
 def refused(match: str, config_or_callable) -> None:
