@@ -160,7 +160,8 @@ class PipelineRunner:
             if result.status != "completed":
                 raise PipelineInterrupted(f"training stopped at step {result.step}; {result.checkpoint} was saved")
 
-        detail = f"{config.preset}, {config.heads} heads" + (" (resuming)" if resume else "")
+        heads = f"{config.heads} head" + ("s" if config.heads != 1 else "")
+        detail = f"{config.preset}, {heads}" + (" (resuming)" if resume else "")
         self._run_step(step, detail, "resumed" if resume else "ran", work)
         self._mark_done(step, key, manifest)
 
