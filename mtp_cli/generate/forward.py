@@ -20,5 +20,5 @@ def cached_hidden(model: MtpTransformer, tokens: torch.Tensor, cache: KVCache) -
 
 
 def at_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """(batch, seq, dim) hidden states at one position per row -> (batch, dim)."""
+    """(batch, seq, ...) hidden states at one position per row -> (batch, ...)."""
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), positions]

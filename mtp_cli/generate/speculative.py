@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mtp_cli.generate.forward import cached_hidden
+from mtp_cli.generate.forward import at_positions, cached_hidden
 from mtp_cli.generate.rows import RowResult, RowTracker, prefill
 from mtp_cli.generate.sampling import RowRandom, SamplingParams, argmax_tokens, draw, probabilities
 from mtp_cli.generate.stopping import StopChecker
@@ -93,14 +93,13 @@ def decode_speculative(
     draft = drafter.draft(first, logits[:, 1:], None if u is None else u[:, 1:])
     done = rows.take([[t] for t in first.tolist()])
 
-    batch = torch.arange(len(prompts), device=first.device)
     while not done:
         block = torch.cat([draft.first[:, None], draft.tokens], dim=1)
         hidden = cached_hidden(model, block, cache)
         # Head 1 is unembedded at every position of the block, the drafting heads only at each row's
         # last accepted position: (K+1) + K rows per sequence rather than (K+1)^2.
         accepted, following, u = drafter.verify(draft, model.unembed(hidden[0]))
-        drafting = torch.stack(hidden[1:], dim=2)[batch, accepted]  # (batch, K, dim)
+        drafting = at_positions(torch.stack(hidden[1:], dim=2), accepted)  # (batch, K, dim)
         draft = drafter.draft(following, model.unembed(drafting), u)
         # Keep t and the accepted drafts; a row that has ended keeps nothing, so its cache stays bounded.
         cache.rewind(k + 1 - (accepted + 1) * rows.active_mask(block.device))

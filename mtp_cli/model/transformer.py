@@ -148,7 +148,7 @@ class MtpTransformer(nn.Module):
         serves runs its block on every new position (so its cache stays complete) even when its
         logits are not asked for; the cache's lengths advance by the number of tokens.
         """
-        heads = list(range(self.n_future_tokens if cache is None else cache.num_heads)) if heads is None else heads
+        heads = self._heads_asked(cache, heads)
         h, hidden = self.hidden_states(tokens, cache, heads)
         if not heads:
             return MtpOutput(logits=None, trunk=h)
@@ -156,18 +156,24 @@ class MtpTransformer(nn.Module):
         logits = torch.stack([self.unembed(hidden[i][:, window]) for i in heads], dim=-2)
         return MtpOutput(logits=logits, trunk=h)
 
+    def _heads_asked(self, cache: KVCache | None, heads: list[int] | None) -> list[int]:
+        """`heads`, or by default every head (every head the cache serves, with a cache)."""
+        return list(range(self.n_future_tokens if cache is None else cache.num_heads)) if heads is None else heads
+
     def hidden_states(
         self, tokens: torch.Tensor, cache: KVCache | None = None, heads: list[int] | None = None
     ) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """The trunk output and {head index: (batch, seq, dim) hidden state before `unembed`} for
         `heads` (default as in `forward`) and, with a cache, for every head it serves (so its caches
         stay complete). `forward` unembeds them; speculative decoding unembeds only what it needs."""
-        heads = list(range(self.n_future_tokens if cache is None else cache.num_heads)) if heads is None else heads
+        heads = self._heads_asked(cache, heads)
         if cache is not None and any(i >= cache.num_heads for i in heads):
             raise ValueError(f"heads {heads} asked, the cache serves heads 0..{cache.num_heads - 1}")
         step = cache.begin(tokens.shape[1]) if cache is not None else None
-        positions = step.positions if step is not None else torch.arange(tokens.shape[1], device=tokens.device)[None]
-        rope = rotary_angles(positions, self.config.head_dim, self.config.rope_theta)
+        if step is None:
+            rope = self.rope(tokens.shape[1], tokens.device)
+        else:
+            rope = rotary_angles(step.positions, self.config.head_dim, self.config.rope_theta)
 
         h = self.trunk(tokens, rope, cache, step)
         run = sorted(set(heads) | set(range(cache.num_heads))) if cache is not None else heads

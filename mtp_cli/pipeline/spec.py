@@ -15,7 +15,8 @@ a recipe that sets them is refused like any unknown key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import typing
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,6 @@ class PipelineSpec:
         return self.out / "report"
 
     def generation_config(self, generation: GenerationSpec, run: str) -> Any:
-        from dataclasses import replace
-
         checkpoint, out = self.run_folder(run), self.samples_file(run, generation.name)
         return replace(generation.config, checkpoint=checkpoint, out=out)
 
@@ -130,8 +129,6 @@ def _runs(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
 
 def _model_overrides(config: Any, section: str) -> dict[str, Any]:
     """The run's model fields, type-checked, and the model config they make checked as a whole."""
-    import typing
-
     from mtp_cli.model import ModelConfig, build_config
 
     hints = typing.get_type_hints(ModelConfig)

@@ -17,23 +17,31 @@ METRICS_NAME = "metrics.jsonl"
 
 
 class MetricsLog:
-    def __init__(self, run: Path):
+    """`writer=False` (every rank but 0 under torchrun) reads the log but never changes it."""
+
+    def __init__(self, run: Path, writer: bool = True):
         self.path = Path(run) / METRICS_NAME
+        self.writer = writer
 
     def truncate_after(self, step: int) -> None:
-        if not self.path.exists():
+        if not self.writer or not self.path.exists():
             return
         kept = [line for line in self.path.read_text().splitlines() if _step_of(line) is not None and _step_of(line) <= step]
         atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
+        if not self.writer:
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps(_finite(record)) + "\n")
 
-    def read(self) -> list[dict[str, Any]]:
+    def read(self, up_to: int | None = None) -> list[dict[str, Any]]:
+        """The records, those after step `up_to` left out (as `truncate_after` would drop them)."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        lines = self.path.read_text().splitlines()
+        steps = [_step_of(line) for line in lines]
+        return [json.loads(line) for line, step in zip(lines, steps) if step is not None and (up_to is None or step <= up_to)]
 
 
 def _step_of(line: str) -> int | None:

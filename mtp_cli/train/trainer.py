@@ -141,7 +141,7 @@ class Trainer:
         self.model = prepare_model(model, config, self.device)
         self.optimizer = build_optimizer(self.model, config, self.device)
         self.sampler = RowSampler(len(self.data.train), config.seed)
-        self.metrics = MetricsLog(config.out)
+        self.metrics = MetricsLog(config.out, writer=self.world.is_main)
         self.state = TrainerState()
         self.last_train: dict[str, Any] = {}
         self.last_eval: dict[str, Any] = {}
@@ -157,15 +157,12 @@ class Trainer:
 
     def _restore(self) -> None:
         if self.checkpoint is None:  # the run stopped before its first checkpoint: start it over
-            if self.world.is_main:
-                self.metrics.truncate_after(0)
+            self.metrics.truncate_after(0)
             return
         self.state = load_training_state(self.checkpoint, self.model, self.optimizer)
         self.sampler.load_state_dict(self.state.sampler)
-        if not self.world.is_main:
-            return
         self.metrics.truncate_after(self.state.step)
-        for record in self.metrics.read():
+        for record in self.metrics.read(up_to=self.state.step):  # every rank: they decide alike on a final eval
             if record.get("event") == "train":
                 self.last_train = record
             elif record.get("event") == "eval":
@@ -265,8 +262,7 @@ class Trainer:
 
     def _stop_non_finite(self, loss: float, grad_norm: float, head_loss: list[float]) -> None:
         step = self.state.step + 1
-        if self.world.is_main:
-            self.metrics.write({"event": "train", "step": step, "loss": loss, "head_loss": head_loss, "grad_norm": grad_norm})
+        self.metrics.write({"event": "train", "step": step, "loss": loss, "head_loss": head_loss, "grad_norm": grad_norm})
         kept = f"the last good checkpoint, {self.checkpoint.name}, is kept" if self.checkpoint else "no checkpoint was written yet"
         self.write_manifest("failed", failure=f"non-finite loss at step {step}")
         raise NonFiniteLoss(
@@ -279,8 +275,7 @@ class Trainer:
             return
         sums = evaluate(self.model, self.data.validation, self.config.eval_tokens, self.config.micro_batch, self.device, self.autocast())
         self.last_eval = {"event": "eval", "step": self.state.step, "split": "validation", "head_loss": sums.mean_loss(), "head_accuracy": sums.accuracy(), "tokens": int(sums.count[0])}
-        if self.world.is_main:
-            self.metrics.write(self.last_eval)
+        self.metrics.write(self.last_eval)
         self.observer.on_eval(self.last_eval)
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -306,8 +301,7 @@ class Trainer:
                     status = "interrupted"
                     break
                 self.last_train = self.train_step()
-                if self.world.is_main:
-                    self.metrics.write(self.last_train)
+                self.metrics.write(self.last_train)
                 self.observer.on_step(self.last_train)
                 step = self.state.step
                 if step % config.eval_every == 0 and step < plan.total_steps:
