@@ -36,21 +36,19 @@ def _read(path: Path) -> dict[str, Any] | None:
         return None
 
 
-def _prompt_source(config: Any) -> tuple:
-    return (config.dataset, str(config.prompts), config.prompt, config.max_new_tokens, config.limit)
+def _speedups(spec: PipelineSpec, run: str, names: list[str]) -> dict[str, float]:
+    """Speculative tokens/s over plain decoding's, paired by `mtp report`'s rule (same checkpoint,
+    prompts, sampling settings, device and batch size), so the table and the report agree."""
+    from mtp_cli.generate.output import manifest_path
+    from mtp_cli.report.collect import read_samples
+    from mtp_cli.report.measures import speedups
 
-
-def _speedup(spec: PipelineSpec, run: str, samples: dict[str, dict]) -> dict[str, float]:
-    """For each speculative generation: its tokens/s over a greedy generation's on the same prompts."""
-    by_name = {g.name: g for g in spec.generations}
-    greedy = {_prompt_source(g.config): name for name, g in by_name.items() if g.config.mode == "greedy" and name in samples}
-    speedups = {}
-    for name, totals in samples.items():
-        generation = by_name[name]
-        baseline = greedy.get(_prompt_source(generation.config))
-        if generation.speculative and baseline is not None:
-            speedups[name] = totals["tokens_per_second"] / max(samples[baseline]["tokens_per_second"], 1e-9)
-    return speedups
+    sets = {}
+    for name in names:
+        path = spec.samples_file(run, name)
+        sets[name] = read_samples(path, json.loads(manifest_path(path).read_text()))
+    by_path = {pair.speculative.path: pair.ratio for pair in speedups(list(sets.values()))}
+    return {name: by_path[s.path] for name, s in sets.items() if s.path in by_path}
 
 
 def summarize_pipeline(spec: PipelineSpec) -> list[SummaryRow]:
@@ -66,7 +64,7 @@ def summarize_pipeline(spec: PipelineSpec) -> list[SummaryRow]:
             found = _read(manifest_path(spec.samples_file(run, generation.name)))
             if found is not None:
                 samples[generation.name] = found["totals"]
-        speedups = _speedup(spec, run, samples)
+        speedups = _speedups(spec, run, list(samples))
         if not samples:
             rows.append(SummaryRow(run, heads, loss))
         for generation in spec.generations:
