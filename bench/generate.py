@@ -19,7 +19,8 @@ Efficiency is about the cost of a greedy step over the cost of a speculative one
 splits one step of each into its pieces, timed in step order after the first prompts of the batch:
 the model's forward over 1 new position (greedy, head 1 only) or K+1 (speculative, every head: their
 KV caches must stay complete), then the unembedding + argmax of 1 row per sequence (greedy) or of
-K+1 rows of head 1 (verification) and K rows of the drafting heads (at the last accepted position).
+K+1 rows of head 1 (verification) with the K drafting rows at the block's end (they are the next
+drafts when every draft passes), and, after a rejection, K drafting rows at the accepted position.
 Where a forward's cost does not grow with its positions (a small model whose
 time goes to per-operation overhead; GPUs until they are compute-bound) the two steps cost about the
 same; where it does (CPU matrix products past a few rows), efficiency falls.
@@ -51,7 +52,7 @@ from mtp_cli.generate import (  # noqa: E402
     load_model,
     token_bytes,
 )
-from mtp_cli.generate.forward import cached_hidden  # noqa: E402
+from mtp_cli.generate.forward import cached_hidden, decode_logits  # noqa: E402
 from mtp_cli.generate.prompts import from_dataset  # noqa: E402
 from mtp_cli.generate.rows import prefill  # noqa: E402
 from mtp_cli.generate.sampling import argmax_tokens  # noqa: E402
@@ -88,19 +89,21 @@ def step_pieces(model: MtpTransformer, prompts: list[list[int]], k: int, repeats
     piece left them): the forward, then the unembedding + argmax of the rows each mode needs."""
     device = model.tok_embeddings.weight.device
     watch = Stopwatch(device)
-    greedy, _ = prefill(model, prompts, heads=1, room=1)
-    spec, _ = prefill(model, prompts, heads=k + 1, room=k + 1)
+    greedy, *_ = prefill(model, prompts, heads=1, room=1)
+    spec, *_ = prefill(model, prompts, heads=k + 1, room=k + 1)
     lengths = greedy.lengths.clone()
     token, block = (torch.zeros(len(prompts), n, dtype=torch.long, device=device) for n in (1, k + 1))
     for _ in range(repeats + 1):
         greedy.truncate(lengths)
         hidden = watch("greedy forward", lambda: cached_hidden(model, token, greedy))
-        watch("greedy unembed", lambda: argmax_tokens(model.unembed(hidden[0][:, -1])))
+        watch("greedy unembed", lambda: argmax_tokens(decode_logits(model, hidden[0][:, -1])))
         spec.truncate(lengths)
         hidden = watch("speculative forward", lambda: cached_hidden(model, block, spec))
-        watch("speculative verify", lambda: argmax_tokens(model.unembed(hidden[0])))  # head 1, K+1 positions
-        drafting = torch.stack([h[:, 0] for h in hidden[1:]], dim=1)  # (batch, K, dim)
-        watch("speculative drafts", lambda: argmax_tokens(model.unembed(drafting)))
+        drafting = torch.stack(hidden[1:], dim=2)
+        # Head 1 at the K+1 positions and, on the bet that all drafts pass, the drafting heads at the end.
+        rows = torch.cat([hidden[0], drafting[:, k]], dim=1)
+        watch("speculative verify", lambda: argmax_tokens(decode_logits(model, rows)))
+        watch("speculative drafts", lambda: argmax_tokens(decode_logits(model, drafting[:, 0])))  # lost bet
     watch.times = {name: t[1:] for name, t in watch.times.items()}  # the first round warms up
     return watch.medians()
 
@@ -111,8 +114,8 @@ def prefill_seconds(model: MtpTransformer, prompts: list[list[int]], heads: int)
     device = model.tok_embeddings.weight.device
     synchronize(device)
     started = time.perf_counter()
-    _, last = prefill(model, prompts, heads=heads, room=1)
-    argmax_tokens(model.unembed(torch.stack(last, dim=1)))
+    _, last, _ = prefill(model, prompts, heads=heads, room=1)
+    argmax_tokens(decode_logits(model, torch.stack(last, dim=1)))
     synchronize(device)
     return time.perf_counter() - started
 
@@ -170,7 +173,8 @@ def main() -> None:
         speed.add_column(column, justify="right")
     pieces = Table(title=f"One step's pieces at the prompts' end, ms (median of 15; {where})")
     for column in ("batch", "greedy forward, 1 pos", "+ unembed 1 row", "= greedy", f"spec forward, {k + 1} pos",
-                   f"+ verify {k + 1} rows", f"+ drafts {k} rows", "= speculative", "greedy / speculative"):
+                   f"+ verify and draft, {2 * k + 1} rows", "= speculative", "greedy / speculative",
+                   f"a rejection: + drafts, {k} rows", "greedy / speculative"):
         pieces.add_column(column, justify="right")
 
     plain([0]), spec([0])  # warm-up
@@ -197,10 +201,10 @@ def main() -> None:
 
         p = step_pieces(model, [ids[i] for i in batches[0]], k)
         g = p["greedy forward"] + p["greedy unembed"]
-        s = p["speculative forward"] + p["speculative verify"] + p["speculative drafts"]
+        s = p["speculative forward"] + p["speculative verify"]
         pieces.add_row(str(size), f"{p['greedy forward']:.2f}", f"{p['greedy unembed']:.2f}", f"{g:.2f}",
-                       f"{p['speculative forward']:.2f}", f"{p['speculative verify']:.2f}",
-                       f"{p['speculative drafts']:.2f}", f"{s:.2f}", f"{g / s:.0%}")
+                       f"{p['speculative forward']:.2f}", f"{p['speculative verify']:.2f}", f"{s:.2f}",
+                       f"{g / s:.0%}", f"{p['speculative drafts']:.2f}", f"{g / (s + p['speculative drafts']):.0%}")
     console.print(speed)
     console.print("outputs identical: yes. Prefill: the prompts' forward, timed apart (the same work opens "
                   "every decode; 'without prefill' takes it out of both times).")

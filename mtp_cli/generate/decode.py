@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from mtp_cli.generate.rows import RowResult, RowTracker, prefill
-from mtp_cli.generate.forward import cached_hidden
+from mtp_cli.generate.forward import cached_hidden, decode_logits
 from mtp_cli.generate.sampling import RowRandom, SamplingParams, argmax_tokens, draw, probabilities
 from mtp_cli.generate.stopping import StopChecker
 from mtp_cli.model import MtpTransformer
@@ -28,9 +28,9 @@ def decode_plain(
 ) -> list[RowResult]:
     rows = RowTracker(checker)
     rng = None if params.greedy else RowRandom(seeds, model.tok_embeddings.weight.device)
-    cache, last = prefill(model, prompts, heads=1, room=max(checker.limits) + 1)
-    token = next_token(model.unembed(last[0]), params, rng)
+    cache, last, _ = prefill(model, prompts, heads=1, room=max(checker.limits) + 1)
+    token = next_token(decode_logits(model, last[0]), params, rng)
     while not rows.take([[t] for t in token.tolist()]):
         hidden = cached_hidden(model, token[:, None], cache)[0]
-        token = next_token(model.unembed(hidden[:, -1]), params, rng)
+        token = next_token(decode_logits(model, hidden[:, -1]), params, rng)
     return rows.results()

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mtp_cli.generate.forward import at_positions, cached_hidden
+from mtp_cli.generate.forward import at_positions, cached_forward
 from mtp_cli.generate.stopping import StopChecker
 from mtp_cli.model import KVCache, MtpTransformer
 
@@ -74,10 +74,10 @@ class RowTracker:
 
 def prefill(
     model: MtpTransformer, prompts: list[list[int]], heads: int, room: int
-) -> tuple[KVCache, list[torch.Tensor]]:
-    """Right-pad and run the prompts; return the cache (rows at their own lengths) and each cached
-    head's (batch, dim) hidden state at its row's last prompt token. `room`: positions to keep free
-    after the longest prompt."""
+) -> tuple[KVCache, list[torch.Tensor], torch.Tensor]:
+    """Right-pad and run the prompts; return the cache (rows at their own lengths), each cached head's
+    (batch, dim) hidden state at its row's last prompt token, and the trunk's output there. `room`:
+    positions to keep free after the longest prompt."""
     device = model.tok_embeddings.weight.device
     lengths = torch.tensor([len(p) for p in prompts], device=device)
     width = max(len(p) for p in prompts)
@@ -85,6 +85,6 @@ def prefill(
     for row, prompt in enumerate(prompts):
         padded[row, : len(prompt)] = torch.tensor(prompt)
     cache = model.new_cache(len(prompts), width + room, heads=heads)
-    hidden = cached_hidden(model, padded.to(device), cache)
+    trunk, hidden = cached_forward(model, padded.to(device), cache)
     cache.truncate(lengths)
-    return cache, [at_positions(h, lengths - 1) for h in hidden]
+    return cache, [at_positions(h, lengths - 1) for h in hidden], at_positions(trunk, lengths - 1)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mtp_cli.generate.forward import at_positions, cached_hidden
+from mtp_cli.generate.forward import at_positions, cached_forward, decode_logits
 from mtp_cli.generate.rows import RowResult, RowTracker, prefill
 from mtp_cli.generate.sampling import RowRandom, SamplingParams, argmax_tokens, draw, probabilities
 from mtp_cli.generate.stopping import StopChecker
@@ -71,6 +71,33 @@ class Drafter:
         return accepted, draw(residual, u[:, k]), u[:, k + 1 :]
 
 
+class DraftingHeads:
+    """Heads 2..K+1's hidden states where they draft from. Block heads run on every position in the
+    forward, since their KV caches must stay complete; linear heads keep no cache, so they run only
+    on the rows that draft, as one product with their weights stacked."""
+
+    def __init__(self, model: MtpTransformer, k: int):
+        self.k = k
+        self.linear = model.config.head_type == "linear"
+        self.weight = torch.cat([model.head_module(i).weight for i in range(1, k + 1)]) if self.linear else None
+
+    @property
+    def cached_heads(self) -> int:
+        """How many heads the forward must run (and the KV cache serve)."""
+        return 1 if self.linear else self.k + 1
+
+    def source(self, trunk: torch.Tensor, heads: list[torch.Tensor]) -> torch.Tensor:
+        """What `at` reads: (batch, seq, dim) trunk output (linear heads) or (batch, seq, K, dim) heads."""
+        return trunk if self.linear else torch.stack(heads[1:], dim=-2)
+
+    def at(self, source: torch.Tensor, position: int | torch.Tensor) -> torch.Tensor:
+        """(batch, K, dim) hidden states of the drafting heads at one position (int) or one per row."""
+        picked = source[:, position] if isinstance(position, int) else at_positions(source, position)
+        if not self.linear:
+            return picked
+        return (picked @ self.weight.t()).unflatten(-1, (self.k, -1))
+
+
 @torch.inference_mode()
 def decode_speculative(
     model: MtpTransformer,
@@ -84,26 +111,39 @@ def decode_speculative(
     rows = RowTracker(checker, draft_heads=k)
     rng = None if params.greedy else RowRandom(seeds, model.tok_embeddings.weight.device)
     drafter = Drafter(params, rng)
+    heads = DraftingHeads(model, k)
 
     # A row may overshoot its limit by k tokens in its last step, and still feeds blocks afterwards.
-    cache, last = prefill(model, prompts, heads=k + 1, room=max(checker.limits) + 2 * (k + 1))
-    logits = model.unembed(torch.stack(last, dim=1))  # (batch, K+1, vocab): every head, last prompt token
+    room = max(checker.limits) + 2 * (k + 1)
+    cache, last, trunk = prefill(model, prompts, heads=heads.cached_heads, room=room)
+    source = heads.source(trunk[:, None], [h[:, None] for h in last])
+    logits = decode_logits(model, torch.cat([last[0][:, None], heads.at(source, 0)], dim=1))  # (batch, K+1, vocab)
     u = None if params.greedy else rng.uniforms(k + 1)
     first = argmax_tokens(logits[:, 0]) if params.greedy else draw(probabilities(logits[:, 0], params), u[:, 0])
     draft = drafter.draft(first, logits[:, 1:], None if u is None else u[:, 1:])
     done = rows.take([[t] for t in first.tolist()])
 
+    optimistic = False  # did every row accept its whole draft last step?
     while not done:
         block = torch.cat([draft.first[:, None], draft.tokens], dim=1)
-        hidden = cached_hidden(model, block, cache)
-        # Head 1 is unembedded at every position of the block, the drafting heads only at each row's
-        # last accepted position: (K+1) + K rows per sequence rather than (K+1)^2.
-        accepted, following, u = drafter.verify(draft, model.unembed(hidden[0]))
-        drafting = at_positions(torch.stack(hidden[1:], dim=2), accepted)  # (batch, K, dim)
-        draft = drafter.draft(following, model.unembed(drafting), u)
+        trunk, hidden = cached_forward(model, block, cache)
+        source = heads.source(trunk, hidden)
+        # Head 1 is unembedded at every position of the block, the drafting heads only at each row's last
+        # accepted position: (K+1) + K rows per sequence rather than (K+1)^2, in two matrix products
+        # because that position is known only after verifying. After a step that accepted every draft,
+        # the drafting heads at the block's end join head 1's product, on the bet that this step does
+        # too: a CPU reads the unembedding once instead of twice, and a lost bet costs K more rows.
+        rows_in = torch.cat([hidden[0], heads.at(source, k)], dim=1) if optimistic else hidden[0]
+        logits = decode_logits(model, rows_in)
+        accepted, following, u = drafter.verify(draft, logits[:, : k + 1])
+        ended = rows.active_mask(block.device) == 0
+        won = optimistic and bool(((accepted == k) | ended).all())
+        draft_logits = logits[:, k + 1 :] if won else decode_logits(model, heads.at(source, accepted))
+        draft = drafter.draft(following, draft_logits, u)
         # Keep t and the accepted drafts; a row that has ended keeps nothing, so its cache stays bounded.
         cache.rewind(k + 1 - (accepted + 1) * rows.active_mask(block.device))
 
         host = torch.cat([block[:, 1:], following[:, None], accepted[:, None]], dim=1).tolist()  # one sync a step
+        optimistic = all(row[-1] == k for row, active in zip(host, rows.active) if active)
         done = rows.take([row[: row[-1]] + [row[k]] for row in host], [row[-1] for row in host])
     return rows.results()

@@ -21,7 +21,7 @@ class CacheStep:
 
     positions: torch.Tensor  # (batch, seq) absolute positions of the new tokens
     kv_len: int  # keys to read: max over rows of length + seq
-    mask: torch.Tensor  # (batch, 1, seq, kv_len) True where a query may attend
+    mask: torch.Tensor  # (batch, 1, seq, kv_len) float32: 0 where a query may attend, -inf elsewhere
 
 
 class LayerKV:
@@ -75,7 +75,9 @@ class KVCache:
         if kv_len > self.max_len:
             raise MtpError(f"the KV cache holds {self.max_len} positions; this forward needs {kv_len}")
         keys = torch.arange(kv_len, device=self.lengths.device)
-        mask = (keys[None, None, :] <= positions[:, :, None])[:, None]
+        allowed = (keys[None, None, :] <= positions[:, :, None])[:, None]
+        # Additive, made once per forward: a boolean mask is turned into this by every block's attention.
+        mask = torch.zeros(allowed.shape, device=allowed.device).masked_fill_(~allowed, float("-inf"))
         return CacheStep(positions=positions, kv_len=kv_len, mask=mask)
 
     def commit(self, seq_len: int) -> None:

@@ -67,7 +67,8 @@ class Attention(nn.Module):
             out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True)
         else:
             keys, values = kv.write(k, v, step)
-            out = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=step.mask)
+            mask = step.mask.to(q.dtype)  # bf16 under autocast
+            out = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=mask)
         return self.wo(out.transpose(1, 2).reshape(batch, seq, -1))
 
 

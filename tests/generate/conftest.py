@@ -28,6 +28,12 @@ def checkpoint(tmp_path_factory, tokenized_bpe, one_thread) -> Path:
 
 
 @pytest.fixture(scope="session")
+def linear_heads_checkpoint(tmp_path_factory, tokenized_bpe, one_thread) -> Path:
+    """As `checkpoint`, with linear drafting heads (they keep no KV cache and draft from the trunk)."""
+    return train_tiny(tokenized_bpe, tmp_path_factory.mktemp("ckpt") / "linear-heads", heads=4, steps=120, head_type="linear")
+
+
+@pytest.fixture(scope="session")
 def one_head_checkpoint(tmp_path_factory, tokenized_bpe, one_thread) -> Path:
     return train_tiny(tokenized_bpe, tmp_path_factory.mktemp("ckpt") / "one-head", heads=1, steps=1)
 

@@ -37,7 +37,9 @@ def synthetic_corpus(seed: int = 0, lines: int = 4000) -> str:
     return "".join(rng.choice(LINES) for _ in range(lines))
 
 
-def train_tiny(tokenized: Path, out: Path, heads: int = 4, steps: int = 150, seq_len: int = 64, seed: int = 0) -> Path:
+def train_tiny(
+    tokenized: Path, out: Path, heads: int = 4, steps: int = 150, seq_len: int = 64, seed: int = 0, head_type: str = "transformer"
+) -> Path:
     """Train a small `heads`-head model with the tokenizer of a tokenized folder; write a checkpoint at `out`."""
     torch.manual_seed(seed)
     tokenizer_json = (tokenized / "tokenizer.json").read_text()
@@ -47,7 +49,7 @@ def train_tiny(tokenized: Path, out: Path, heads: int = 4, steps: int = 150, seq
     config = build_config(
         "tiny",
         {"vocab_size": manifest_tokenizer["vocab_size"], "dim": 64, "n_heads": 2, "n_layers": 2 + heads,
-         "n_future_tokens": heads, "multiple_of": 64, "max_seq_len": 2048},
+         "n_future_tokens": heads, "multiple_of": 64, "max_seq_len": 2048, "head_type": head_type},
     )
     model = MtpTransformer(config)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, betas=(0.9, 0.95), weight_decay=0.0)

@@ -52,6 +52,22 @@ def test_batched_speculative_equals_greedy(loaded, model64, prompts, greedy, dra
         assert all(r.forwards < len(r.tokens) for r in results if sum(r.accepted) > 0)
 
 
+def test_linear_heads_speculative_equals_greedy(loaded, linear_heads_checkpoint):
+    from mtp_cli.generate import load_model
+
+    model = copy.deepcopy(load_model(linear_heads_checkpoint, torch.device("cpu")).model).double()
+    assert model.config.head_type == "linear"
+    prompts = mixed_prompts(loaded, 24, seed=1)
+    for size in (1, 8):
+        plain, spec = [], []
+        for first in range(0, len(prompts), size):
+            batch = prompts[first : first + size]
+            plain += decode_plain(model, batch, checker(loaded, len(batch), LIMIT), GREEDY)
+            spec += decode_speculative(model, batch, checker(loaded, len(batch), LIMIT), GREEDY, 3)
+        assert [r.tokens for r in spec] == [r.tokens for r in plain]
+        assert sum(len(r.tokens) for r in spec) / sum(r.forwards for r in spec) > 1.2
+
+
 def test_unbatched_speculative_equals_greedy(loaded, model64, prompts, greedy):
     for i in range(0, len(prompts), 4):
         result = decode_speculative(model64, [prompts[i]], checker(loaded, 1, LIMIT), GREEDY, 3)[0]
@@ -99,3 +115,24 @@ def test_cache_rollback_per_row(loaded, model64, prompts):
     picked = at_positions(hidden[1], positions)
     for row in range(3):
         torch.testing.assert_close(picked[row], hidden[1][row, positions[row]])
+
+
+def test_optimistic_drafts_won_and_lost_keep_the_output(loaded, model64, prompts, greedy, monkeypatch):
+    # After a step that accepted every draft, the drafting heads' rows at the block's end ride along
+    # with head 1's (2K+1 rows); when this step rejects a draft they are unembedded again (K rows).
+    import mtp_cli.generate.speculative as speculative
+
+    calls = []
+    real = speculative.decode_logits
+
+    def spy(model, hidden):
+        calls.append(hidden.shape[1])
+        return real(model, hidden)
+
+    monkeypatch.setattr(speculative, "decode_logits", spy)
+    for i in range(0, len(prompts), 2):
+        result = decode_speculative(model64, [prompts[i]], checker(loaded, 1, LIMIT), GREEDY, 3)[0]
+        assert result.tokens == greedy[i]
+    won = sum(1 for a, b in zip(calls, calls[1:] + [0]) if a == 7 and b != 3)
+    lost = sum(1 for a, b in zip(calls, calls[1:]) if a == 7 and b == 3)
+    assert won > 5 and lost > 0, (won, lost)
