@@ -115,3 +115,18 @@ def test_flop_ratio_counts_one_unembedding_per_head():
     one, four = small(n_future_tokens=1), small(n_future_tokens=4)
     extra = train_flops_per_token(four, 64) - train_flops_per_token(one, 64)
     assert extra == pytest.approx(3 * 3 * 2 * 32 * 97)
+
+
+def test_rms_norm_normalizes_in_float32_or_wider_and_returns_the_input_dtype():
+    from mtp_cli.model.layers import RMSNorm
+
+    norm = RMSNorm(16, eps=1e-5)
+    with torch.no_grad():
+        norm.weight.copy_(torch.linspace(0.5, 2.0, 16))
+    x = torch.randn(3, 5, 16) * 40
+    for dtype in (torch.float32, torch.bfloat16, torch.float64):
+        got = norm(x.to(dtype))
+        x32 = x.to(dtype).to(torch.promote_types(dtype, torch.float32))
+        expected = (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + 1e-5)).to(dtype) * norm.weight
+        assert got.dtype == expected.dtype
+        torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
