@@ -122,7 +122,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False, observer: TrainObserver | None = None):
         self.config = config
         world = World.from_env()
-        self.device = pick_device(config.device, world.local_rank if world.launched else None)
+        self.device = pick_device(config.device, world.local_rank if world.launched else None, world.size)
         set_threads(config.threads)
         self.world = world.on(self.device)
         self.owns_process_group = join_process_group(self.world)

@@ -74,3 +74,13 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tokenized_bpe,
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "step 4" in manifest["failure"]
     assert MetricsLog(out).read()[-1]["loss"] == "nan"
+
+
+def test_an_explicit_gpu_under_torchrun_is_refused():
+    from mtp_cli.train.setup import pick_device
+
+    refused("would put all 2 processes on GPU 0", lambda: pick_device("cuda:0", local_rank=1, world_size=2))
+    assert pick_device("cpu", local_rank=1, world_size=2) == torch.device("cpu")
+    if not torch.cuda.is_available():  # one process, or no torchrun: cuda:N is taken as asked (here: no CUDA)
+        refused("sees no CUDA device", lambda: pick_device("cuda:0", local_rank=0, world_size=1))
+        refused("sees no CUDA device", lambda: pick_device("cuda:1"))
