@@ -1,13 +1,20 @@
 """Shared by every step: manifests, atomic outputs, hashes, and the user-facing error type."""
 
 from mtp_cli.artifacts.atomic import (
-    MANIFEST_NAME,
     atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     check_output_folder,
     is_mtp_artifact,
     staged_folder,
+)
+from mtp_cli.artifacts.names import (
+    EVAL_SUMMARY_NAME,
+    MANIFEST_NAME,
+    METRICS_NAME,
+    SAMPLES_NAME,
+    SIDECAR_SUFFIX,
+    sidecar_path,
 )
 from mtp_cli.artifacts.errors import MtpError
 from mtp_cli.artifacts.progress import NullProgress, ProgressSink
@@ -22,7 +29,11 @@ from mtp_cli.artifacts.manifest import (
 )
 
 __all__ = [
+    "EVAL_SUMMARY_NAME",
     "MANIFEST_NAME",
+    "METRICS_NAME",
+    "SAMPLES_NAME",
+    "SIDECAR_SUFFIX",
     "FORMAT_VERSIONS",
     "MtpError",
     "NullProgress",
@@ -38,6 +49,7 @@ __all__ = [
     "read_manifest",
     "sha256_bytes",
     "sha256_file",
+    "sidecar_path",
     "staged_folder",
     "write_manifest",
 ]

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from mtp_cli.artifacts.errors import MtpError
+from mtp_cli.artifacts.names import MANIFEST_NAME
 
-MANIFEST_NAME = "manifest.json"
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mtp_cli.artifacts import MANIFEST_NAME, MtpError, load_manifest_file, read_manifest
+from mtp_cli.artifacts import MANIFEST_NAME, SIDECAR_SUFFIX, MtpError, load_manifest_file, read_manifest, sidecar_path
 from mtp_cli.cli.console import console, flatten, key_value_table
 
 
@@ -17,9 +17,9 @@ def find_manifest(path: Path) -> dict:
         return read_manifest(path)
     if not path.exists():
         raise MtpError(f"{path} does not exist")
-    if path.name == MANIFEST_NAME or path.name.endswith(".manifest.json"):
+    if path.name == MANIFEST_NAME or path.name.endswith(SIDECAR_SUFFIX):
         return load_manifest_file(path)
-    sidecar = path.with_name(path.name + ".manifest.json")
+    sidecar = sidecar_path(path)
     if sidecar.exists():
         return load_manifest_file(sidecar)
     raise MtpError(f"{path} has no manifest", f"expected {sidecar.name} beside it, or a folder written by mtp")

@@ -18,7 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mtp_cli.artifacts import (
+    EVAL_SUMMARY_NAME,
     MANIFEST_NAME,
+    SAMPLES_NAME,
     MtpError,
     NullProgress,
     ProgressSink,
@@ -35,7 +37,7 @@ from mtp_cli.eval.samples import Sample, read_samples, reference_samples
 from mtp_cli.eval.sandbox import RunResult, SandboxConfig
 from mtp_cli.problems import build_program, dataset_info, load_problems
 
-RESULTS, PARTIAL, SUMMARY = "results.jsonl", "results.partial.jsonl", "summary.json"
+RESULTS, PARTIAL, SUMMARY = "results.jsonl", "results.partial.jsonl", EVAL_SUMMARY_NAME
 
 
 @dataclass
@@ -250,4 +252,4 @@ def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
 
 
 def _samples_file(path: Path) -> Path:
-    return path / "samples.jsonl" if path.is_dir() else path
+    return path / SAMPLES_NAME if path.is_dir() else path

@@ -9,7 +9,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from mtp_cli.artifacts import MtpError
+from mtp_cli.artifacts import SAMPLES_NAME, MtpError
 from mtp_cli.problems import Problem, normalize_task_id
 
 
@@ -51,7 +51,7 @@ def read_samples(path: str | Path, dataset: str, problems: dict[str, Problem]) -
     """All samples of a JSONL file, checked against the problems; one clear error per bad line."""
     path = Path(path)
     if path.is_dir():
-        path = path / "samples.jsonl"
+        path = path / SAMPLES_NAME
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text
+from mtp_cli.artifacts import SIDECAR_SUFFIX, MtpError, atomic_write_json, atomic_write_text, sidecar_path
 from mtp_cli.generate.rows import RowResult
 
-MANIFEST_SUFFIX = ".manifest.json"
 
 
 @dataclass
@@ -66,13 +65,13 @@ def totals(samples: list[Sample], prompts: int, seconds: float, draft_heads: int
 
 
 def manifest_path(out: Path) -> Path:
-    return out.with_name(out.name + MANIFEST_SUFFIX)
+    return sidecar_path(out)
 
 
 def check_output_file(out: Path) -> None:
     if out.is_dir():
         raise MtpError(f"--out {out} is a folder", "give the path of a .jsonl file")
-    if out.name.endswith(MANIFEST_SUFFIX):
+    if out.name.endswith(SIDECAR_SUFFIX):
         raise MtpError(f"--out {out} names a manifest", "give the path of a .jsonl file")
 
 

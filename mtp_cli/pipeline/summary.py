@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtp_cli.artifacts import MANIFEST_NAME
+from mtp_cli.artifacts import EVAL_SUMMARY_NAME, MANIFEST_NAME
 from mtp_cli.pipeline.spec import PipelineSpec
 
 
@@ -71,7 +71,7 @@ def summarize_pipeline(spec: PipelineSpec) -> list[SummaryRow]:
             if generation.name not in samples:
                 continue
             totals = samples[generation.name]
-            evaluated = _read(spec.eval_folder(run, generation.name) / "summary.json") or {}
+            evaluated = _read(spec.eval_folder(run, generation.name) / EVAL_SUMMARY_NAME) or {}
             rows.append(
                 SummaryRow(
                     run, heads, loss, generation.name, generation.config.mode, totals["tokens_per_second"],

@@ -12,14 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtp_cli.artifacts import MANIFEST_NAME, MtpError, load_manifest_file, read_manifest, sha256_file
+from mtp_cli.artifacts import (
+    EVAL_SUMMARY_NAME,
+    MANIFEST_NAME,
+    METRICS_NAME,
+    SAMPLES_NAME,
+    SIDECAR_SUFFIX,
+    MtpError,
+    load_manifest_file,
+    read_manifest,
+    sha256_file,
+    sidecar_path,
+)
 
-# The names the steps write. Spelled out here rather than imported: importing mtp_cli.train or
-# mtp_cli.generate imports torch, which a report does not need.
-METRICS_NAME = "metrics.jsonl"
-SAMPLES_SIDECAR = ".manifest.json"
-FOLDER_SAMPLES_NAME = "samples.jsonl"
-EVAL_SUMMARY_NAME = "summary.json"
 
 READ_KINDS = ("run", "samples", "eval")
 SEARCH_DEPTH = 4  # pipeline folders hold eval/RUN/GENERATION: three levels down
@@ -117,7 +122,7 @@ def collect(paths: list[Path]) -> Collected:
         evals=[x for x in found.values() if isinstance(x, Evaluation)],
     )
     _label(collected.runs, lambda r: r.path)
-    _label(collected.samples, lambda s: s.path.parent if s.path.name == FOLDER_SAMPLES_NAME else s.path.with_suffix(""))
+    _label(collected.samples, lambda s: s.path.parent if s.path.name == SAMPLES_NAME else s.path.with_suffix(""))
     _label(collected.evals, lambda e: e.path)
     by_hash = {s.sha256: s for s in collected.samples}
     for evaluation in collected.evals:
@@ -150,7 +155,7 @@ def _search(folder: Path, depth: int) -> list[Any]:
         if child.name.startswith("."):  # staging folders and temporary files of a step in progress
             continue
         if child.is_file():
-            if child.suffix == ".jsonl" and _sidecar(child).exists():
+            if child.suffix == ".jsonl" and sidecar_path(child).exists():
                 items.append(_samples_file(child))
             continue
         try:
@@ -177,17 +182,13 @@ def _read(folder: Path, kind: str) -> Any:
         return read_run(folder)
     if kind == "eval":
         return read_eval(folder)
-    return read_samples(folder / FOLDER_SAMPLES_NAME, read_manifest(folder, "samples"))
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + SAMPLES_SIDECAR)
+    return read_samples(folder / SAMPLES_NAME, read_manifest(folder, "samples"))
 
 
 def _samples_file(path: Path) -> SamplesSet:
-    if path.name.endswith(SAMPLES_SIDECAR):
-        path = path.with_name(path.name[: -len(SAMPLES_SIDECAR)])
-    sidecar = _sidecar(path)
+    if path.name.endswith(SIDECAR_SUFFIX):
+        path = path.with_name(path.name[: -len(SIDECAR_SUFFIX)])
+    sidecar = sidecar_path(path)
     if not sidecar.exists():
         raise MtpError(f"{path} has no {sidecar.name} beside it, so it was not written by mtp generate", EXPECTED)
     manifest = load_manifest_file(sidecar)

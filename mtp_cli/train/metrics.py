@@ -11,9 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from mtp_cli.artifacts import atomic_write_text
+from mtp_cli.artifacts import METRICS_NAME, atomic_write_text
 
-METRICS_NAME = "metrics.jsonl"
 
 
 class MetricsLog:
