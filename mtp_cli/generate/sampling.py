@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 
@@ -49,19 +50,27 @@ NUCLEUS_CANDIDATES = 256
 
 def nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """Top-p: keep the smallest set of most likely tokens whose mass reaches top_p (the most likely
-    token always stays), renormalized. A trained model's nucleus is usually a few dozen tokens, so it
-    is looked for among the 256 most likely first (`topk`, 0.15 ms a row at 32k on a CPU core) and
-    the whole vocabulary is sorted (2 ms a row) only when their mass falls short of top_p. Either
-    way the result is the one a full sort gives."""
-    vocab = probs.shape[-1]
-    top, order = probs.topk(min(NUCLEUS_CANDIDATES, vocab), dim=-1)  # sorted, most likely first
-    mass = top.cumsum(-1)
-    if top.shape[-1] < vocab and not bool((mass[..., -1] >= top_p).all()):
-        top, order = torch.sort(probs, dim=-1, descending=True)
-        mass = top.cumsum(-1)
-    top = top.masked_fill(mass - top >= top_p, 0.0)
-    kept = torch.zeros_like(probs).scatter_(-1, order, top)
+    token always stays; a token tied with the set's least likely one stays too), renormalized.
+
+    Only the sorted values are needed to find where the set ends, not the sorted order of the tokens
+    (what `torch.sort` spends its time on: 2 ms a row of 32k on a CPU core). A trained model's set
+    is mostly a few dozen tokens, so it is looked for among the 256 most likely first (`topk`); the
+    whole row's values are sorted only when those fall short of top_p."""
+    values = probs.topk(min(NUCLEUS_CANDIDATES, probs.shape[-1]), dim=-1).values  # largest first
+    mass = values.cumsum(-1)
+    if values.shape[-1] < probs.shape[-1] and not bool((mass[..., -1] >= top_p).all()):
+        values = descending_values(probs)
+        mass = values.cumsum(-1)
+    size = (mass - values < top_p).sum(-1, keepdim=True)  # at least 1: nothing comes before the first
+    kept = probs.masked_fill(probs < values.gather(-1, size - 1), 0.0)
     return kept / kept.sum(-1, keepdim=True)
+
+
+def descending_values(probs: torch.Tensor) -> torch.Tensor:
+    """The values of `probs` sorted along the last dim, largest first."""
+    if probs.device.type == "cpu":  # numpy sorts the values alone: 0.1 ms a row of 32k
+        return torch.from_numpy(np.ascontiguousarray(np.sort(probs.numpy(), axis=-1)[..., ::-1]))
+    return torch.sort(probs, dim=-1, descending=True).values
 
 
 def draw(weights: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
