@@ -63,10 +63,10 @@ class Drafter:
         accepted = (u[:, :k] * q_draft < p_draft).long().cumprod(1).sum(1)
         # After the last accepted draft: the residual max(0, p - q) at the rejection, or p itself
         # (q = 0) when every draft was accepted.
-        index = accepted.view(-1, 1, 1).expand(-1, 1, p.shape[-1])
-        p_next = p.gather(1, index).squeeze(1)
-        q_padded = torch.cat([draft.probs, torch.zeros_like(draft.probs[:, :1])], dim=1)
-        residual = (p_next - q_padded.gather(1, index).squeeze(1)).clamp_(min=0)
+        p_next = p.gather(1, accepted.view(-1, 1, 1).expand(-1, 1, p.shape[-1])).squeeze(1)
+        q_index = accepted.clamp(max=k - 1).view(-1, 1, 1).expand(-1, 1, p.shape[-1])
+        q_next = draft.probs.gather(1, q_index).squeeze(1) * (accepted < k)[:, None]  # 0 past the last draft
+        residual = (p_next - q_next).clamp_(min=0)
         residual = torch.where(residual.sum(-1, keepdim=True) > 0, residual, p_next)  # p == q up to rounding
         return accepted, draw(residual, u[:, k]), u[:, k + 1 :]
 
