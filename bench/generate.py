@@ -19,8 +19,8 @@ A checkpoint to run it on (the project's trainer, on this Python's standard libr
 
 Efficiency is about the cost of a greedy step over the cost of a speculative one, so a second table
 splits one step of each into its pieces, timed in step order after the first prompts of the batch:
-the model's forward over 1 new position (greedy, head 1 only) or K+1 (speculative, every head: their
-KV caches must stay complete), then the unembedding + argmax of 1 row per sequence (greedy) or of
+the model's forward over 1 new position (greedy, head 1 only) or K+1 (speculative, with every
+drafting head that keeps a KV cache: block heads; linear heads run only on the rows that draft), then the unembedding + argmax of 1 row per sequence (greedy) or of
 K+1 rows of head 1 (verification) with the K drafting rows at the block's end (they are the next
 drafts when every draft passes), and, after a rejection, K drafting rows at the accepted position.
 Where a forward's cost does not grow with its positions (a small model whose
@@ -54,10 +54,11 @@ from mtp_cli.generate import (  # noqa: E402
     load_model,
     token_bytes,
 )
-from mtp_cli.generate.forward import cached_hidden, decode_logits  # noqa: E402
+from mtp_cli.generate.forward import cached_forward, cached_hidden, decode_logits  # noqa: E402
 from mtp_cli.generate.prompts import from_dataset  # noqa: E402
 from mtp_cli.generate.rows import prefill  # noqa: E402
 from mtp_cli.generate.sampling import argmax_tokens  # noqa: E402
+from mtp_cli.generate.speculative import DraftingHeads  # noqa: E402
 from mtp_cli.model import MtpTransformer  # noqa: E402
 
 
@@ -91,21 +92,23 @@ def step_pieces(model: MtpTransformer, prompts: list[list[int]], k: int, repeats
     piece left them): the forward, then the unembedding + argmax of the rows each mode needs."""
     device = model.tok_embeddings.weight.device
     watch = Stopwatch(device)
+    heads = DraftingHeads(model, k)
     greedy, *_ = prefill(model, prompts, heads=1, room=1)
-    spec, *_ = prefill(model, prompts, heads=k + 1, room=k + 1)
+    spec, *_ = prefill(model, prompts, heads=heads.cached_heads, room=k + 1)
     lengths = greedy.lengths.clone()
     token, block = (torch.zeros(len(prompts), n, dtype=torch.long, device=device) for n in (1, k + 1))
+    first = torch.zeros(len(prompts), dtype=torch.long, device=device)  # a rejection at the block's start
     for _ in range(repeats + 1):
         greedy.truncate(lengths)
         hidden = watch("greedy forward", lambda: cached_hidden(model, token, greedy))
         watch("greedy unembed", lambda: argmax_tokens(decode_logits(model, hidden[0][:, -1])))
         spec.truncate(lengths)
-        hidden = watch("speculative forward", lambda: cached_hidden(model, block, spec))
-        drafting = torch.stack(hidden[1:], dim=2)
+        trunk, hidden = watch("speculative forward", lambda: cached_forward(model, block, spec))
+        source = heads.source(trunk, hidden)
         # Head 1 at the K+1 positions and, on the bet that all drafts pass, the drafting heads at the end.
-        rows = torch.cat([hidden[0], drafting[:, k]], dim=1)
-        watch("speculative verify", lambda: argmax_tokens(decode_logits(model, rows)))
-        watch("speculative drafts", lambda: argmax_tokens(decode_logits(model, drafting[:, 0])))  # lost bet
+        watch("speculative verify",
+              lambda: argmax_tokens(decode_logits(model, torch.cat([hidden[0], heads.at(source, k)], dim=1))))
+        watch("speculative drafts", lambda: argmax_tokens(decode_logits(model, heads.at(source, first))))  # lost bet
     watch.times = {name: t[1:] for name, t in watch.times.items()}  # the first round warms up
     return watch.medians()
 
@@ -196,7 +199,7 @@ def main() -> None:
             results, seconds = timed(spec, batch)
             fast, t_fast = fast + results, t_fast + seconds
             pre_base += prefill_seconds(model, [ids[i] for i in batch], heads=1)
-            pre_fast += prefill_seconds(model, [ids[i] for i in batch], heads=k + 1)
+            pre_fast += prefill_seconds(model, [ids[i] for i in batch], heads=DraftingHeads(model, k).cached_heads)
         if params.greedy:
             assert [r.tokens for r in base] == [r.tokens for r in fast], "speculative output differs from greedy"
         tokens = sum(len(r.tokens) for r in fast)

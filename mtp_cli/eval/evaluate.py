@@ -20,7 +20,6 @@ from pathlib import Path
 from mtp_cli.artifacts import (
     EVAL_SUMMARY_NAME,
     MANIFEST_NAME,
-    SAMPLES_NAME,
     MtpError,
     NullProgress,
     ProgressSink,
@@ -33,7 +32,7 @@ from mtp_cli.artifacts import (
 )
 from mtp_cli.eval.passk import pass_at_k
 from mtp_cli.eval.runner import run_programs
-from mtp_cli.eval.samples import Sample, read_samples, reference_samples
+from mtp_cli.eval.samples import Sample, read_samples, reference_samples, samples_path
 from mtp_cli.eval.sandbox import RunResult, SandboxConfig
 from mtp_cli.problems import build_program, dataset_info, load_problems
 
@@ -235,7 +234,7 @@ def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
     )
     atomic_write_text(cfg.out / RESULTS, "".join(json.dumps(row) + "\n" for row in rows))
     atomic_write_json(cfg.out / SUMMARY, summary)
-    inputs = [] if cfg.samples is None else [{"path": str(cfg.samples), "sha256": sha256_file(_samples_file(cfg.samples))}]
+    inputs = [] if cfg.samples is None else [{"path": str(cfg.samples), "sha256": sha256_file(samples_path(cfg.samples))}]
     inputs.append({"path": info.data_file, "sha256": info.data_sha256, "role": "dataset"})
     manifest = build_manifest(
         "eval",
@@ -249,7 +248,3 @@ def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
     write_manifest(cfg.out, manifest)
     os.unlink(cfg.out / PARTIAL)
     return summary
-
-
-def _samples_file(path: Path) -> Path:
-    return path / SAMPLES_NAME if path.is_dir() else path

@@ -47,11 +47,15 @@ def _parse_line(path: Path, line_no: int, text: str, dataset: str, problems: dic
     return task_id, row["completion"]
 
 
+def samples_path(path: str | Path) -> Path:
+    """The samples file itself, or the one inside a folder."""
+    path = Path(path)
+    return path / SAMPLES_NAME if path.is_dir() else path
+
+
 def read_samples(path: str | Path, dataset: str, problems: dict[str, Problem]) -> list[Sample]:
     """All samples of a JSONL file, checked against the problems; one clear error per bad line."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / SAMPLES_NAME
+    path = samples_path(path)
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:

@@ -64,10 +64,6 @@ def totals(samples: list[Sample], prompts: int, seconds: float, draft_heads: int
     return summary
 
 
-def manifest_path(out: Path) -> Path:
-    return sidecar_path(out)
-
-
 def check_output_file(out: Path) -> None:
     if out.is_dir():
         raise MtpError(f"--out {out} is a folder", "give the path of a .jsonl file")
@@ -79,4 +75,4 @@ def write_samples(out: Path, samples: list[Sample], manifest: dict[str, Any], sp
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = (json.dumps(s.record(speculative), ensure_ascii=False) + "\n" for s in samples)
     atomic_write_text(out, "".join(lines))
-    atomic_write_json(manifest_path(out), manifest)
+    atomic_write_json(sidecar_path(out), manifest)

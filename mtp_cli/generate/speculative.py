@@ -136,12 +136,12 @@ def decode_speculative(
         rows_in = torch.cat([hidden[0], heads.at(source, k)], dim=1) if optimistic else hidden[0]
         logits = decode_logits(model, rows_in)
         accepted, following, u = drafter.verify(draft, logits[:, : k + 1])
-        ended = rows.active_mask(block.device) == 0
-        won = optimistic and bool(((accepted == k) | ended).all())
+        active = rows.active_mask(block.device)
+        won = optimistic and bool(((accepted == k) | (active == 0)).all())
         draft_logits = logits[:, k + 1 :] if won else decode_logits(model, heads.at(source, accepted))
         draft = drafter.draft(following, draft_logits, u)
         # Keep t and the accepted drafts; a row that has ended keeps nothing, so its cache stays bounded.
-        cache.rewind(k + 1 - (accepted + 1) * rows.active_mask(block.device))
+        cache.rewind(k + 1 - (accepted + 1) * active)
 
         host = torch.cat([block[:, 1:], following[:, None], accepted[:, None]], dim=1).tolist()  # one sync a step
         optimistic = all(row[-1] == k for row, active in zip(host, rows.active) if active)

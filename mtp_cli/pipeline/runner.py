@@ -29,6 +29,7 @@ from mtp_cli.artifacts import (
     build_manifest,
     read_manifest,
     sha256_file,
+    sidecar_path,
     write_manifest,
 )
 from mtp_cli.pipeline import markers
@@ -168,7 +169,6 @@ class PipelineRunner:
     def generate(self, run: str, generation: GenerationSpec) -> bool:
         """Returns False when the run cannot do this generation (speculative with one head)."""
         from mtp_cli.generate import generate_samples
-        from mtp_cli.generate.output import manifest_path
 
         step = f"generate/{run}/{generation.name}"
         heads = self.spec.runs[run].heads
@@ -176,7 +176,7 @@ class PipelineRunner:
             self._skipped(step, "not applicable: a 1-head model has no heads to draft with")
             return False
         config = self.spec.generation_config(generation, run)
-        manifest = manifest_path(config.out)
+        manifest = sidecar_path(config.out)
         key = markers.step_key(_settings(config, "checkpoint", "out", "device"), [self.spec.run_folder(run) / MANIFEST_NAME])
         if self._skip_if_done(step, key, manifest):
             return True

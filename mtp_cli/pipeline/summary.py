@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mtp_cli.artifacts import EVAL_SUMMARY_NAME, MANIFEST_NAME
+from mtp_cli.artifacts import EVAL_SUMMARY_NAME, MANIFEST_NAME, sidecar_path
 from mtp_cli.pipeline.spec import PipelineSpec
 
 
@@ -39,21 +39,18 @@ def _read(path: Path) -> dict[str, Any] | None:
 def _speedups(spec: PipelineSpec, run: str, names: list[str]) -> dict[str, float]:
     """Speculative tokens/s over plain decoding's, paired by `mtp report`'s rule (same checkpoint,
     prompts, sampling settings, device and batch size), so the table and the report agree."""
-    from mtp_cli.generate.output import manifest_path
     from mtp_cli.report.collect import read_samples
     from mtp_cli.report.measures import speedups
 
     sets = {}
     for name in names:
         path = spec.samples_file(run, name)
-        sets[name] = read_samples(path, json.loads(manifest_path(path).read_text()))
+        sets[name] = read_samples(path, json.loads(sidecar_path(path).read_text()))
     by_path = {pair.speculative.path: pair.ratio for pair in speedups(list(sets.values()))}
     return {name: by_path[s.path] for name, s in sets.items() if s.path in by_path}
 
 
 def summarize_pipeline(spec: PipelineSpec) -> list[SummaryRow]:
-    from mtp_cli.generate.output import manifest_path
-
     rows = []
     for run, config in spec.runs.items():
         manifest = _read(spec.run_folder(run) / MANIFEST_NAME) or {}
@@ -61,7 +58,7 @@ def summarize_pipeline(spec: PipelineSpec) -> list[SummaryRow]:
         loss = (manifest.get("last_validation") or {}).get("head_loss", [])
         samples = {}
         for generation in spec.generations:
-            found = _read(manifest_path(spec.samples_file(run, generation.name)))
+            found = _read(sidecar_path(spec.samples_file(run, generation.name)))
             if found is not None:
                 samples[generation.name] = found["totals"]
         speedups = _speedups(spec, run, list(samples))
