@@ -25,7 +25,10 @@ K+1 rows of head 1 (verification) with the K drafting rows at the block's end (t
 drafts when every draft passes), and, after a rejection, K drafting rows at the accepted position.
 Where a forward's cost does not grow with its positions (a small model whose
 time goes to per-operation overhead; GPUs until they are compute-bound) the two steps cost about the
-same; where it does (CPU matrix products past a few rows), efficiency falls.
+same; where it does (CPU matrix products past a few rows), efficiency falls. Its last columns time
+the two steps' matrix products alone, with the model's weights: whatever the loop around them, a
+speculative step costs at least a greedy step plus their difference, so greedy step / (greedy step +
+difference) is a ceiling on the efficiency that no decoding code on these kernels can pass.
 """
 
 from __future__ import annotations
@@ -54,7 +57,12 @@ from mtp_cli.generate import (  # noqa: E402
     load_model,
     token_bytes,
 )
-from mtp_cli.generate.forward import cached_forward, cached_hidden, decode_logits  # noqa: E402
+from mtp_cli.generate.forward import (  # noqa: E402
+    cached_forward,
+    cached_hidden,
+    decode_logits,
+    unembedding_matrix,
+)
 from mtp_cli.generate.prompts import from_dataset  # noqa: E402
 from mtp_cli.generate.rows import prefill  # noqa: E402
 from mtp_cli.generate.sampling import argmax_tokens  # noqa: E402
@@ -111,6 +119,38 @@ def step_pieces(model: MtpTransformer, prompts: list[list[int]], k: int, repeats
         watch("speculative drafts", lambda: argmax_tokens(decode_logits(model, heads.at(source, first))))  # lost bet
     watch.times = {name: t[1:] for name, t in watch.times.items()}  # the first round warms up
     return watch.medians()
+
+
+@torch.inference_mode()
+def products_ms(model: MtpTransformer, batch: int, k: int, repeats: int = 15) -> tuple[float, float]:
+    """Median ms of the matrix products alone of a greedy and of a speculative step for `batch` rows,
+    with the model's own weights, alternating: every block's linear layers at 1 or K+1 positions per
+    row (and the drafting heads: block heads at K+1 positions, linear heads at 1), then the
+    unembedding of 1 or 2K+1 rows per row. Their difference bounds the efficiency from above for
+    any decoding loop around these kernels: a speculative step costs at least a greedy step plus it."""
+    device = model.tok_embeddings.weight.device
+    heads = DraftingHeads(model, k)
+    blocks = [*model.trunk_blocks, model.head_module(0)]
+    drafting = [] if heads.linear else [model.head_module(i) for i in range(1, k + 1)]
+    greedy = [m.weight for b in blocks for m in b.modules() if isinstance(m, torch.nn.Linear)]
+    spec = greedy + [m.weight for b in drafting for m in b.modules() if isinstance(m, torch.nn.Linear)]
+    unembedding = unembedding_matrix(model)
+
+    def inputs(rows: int, weights: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(torch.randn(rows, w.shape[1], device=device, dtype=w.dtype), w.t()) for w in weights]
+
+    plans = {
+        "greedy": inputs(batch, greedy) + [(torch.randn(batch, unembedding.shape[0], device=device), unembedding)],
+        "speculative": inputs(batch * (k + 1), spec) + inputs(batch, [heads.weight] if heads.linear else [])
+        + [(torch.randn(batch * (2 * k + 1), unembedding.shape[0], device=device), unembedding)],
+    }
+    watch = Stopwatch(device)
+    for _ in range(repeats + 1):
+        for name, plan in plans.items():
+            watch(name, lambda: [x @ w for x, w in plan])
+    watch.times = {name: t[1:] for name, t in watch.times.items()}
+    medians = watch.medians()
+    return medians["greedy"], medians["speculative"]
 
 
 @torch.inference_mode()
@@ -186,7 +226,8 @@ def main() -> None:
     pieces = Table(title=f"One step's pieces at the prompts' end, ms (median of 15; {where})")
     for column in ("batch", "greedy forward, 1 pos", "+ unembed 1 row", "= greedy", f"spec forward, {k + 1} pos",
                    f"+ verify and draft, {2 * k + 1} rows", "= speculative", "greedy / speculative",
-                   f"a rejection: + drafts, {k} rows", "greedy / speculative"):
+                   f"a rejection: + drafts, {k} rows", "greedy / speculative",
+                   "products alone: greedy / spec", "ceiling"):
         pieces.add_column(column, justify="right")
 
     plain([0]), spec([0])  # warm-up
@@ -216,9 +257,11 @@ def main() -> None:
         p = step_pieces(model, [ids[i] for i in batches[0]], k)
         g = p["greedy forward"] + p["greedy unembed"]
         s = p["speculative forward"] + p["speculative verify"]
+        product_g, product_s = products_ms(model, len(batches[0]), k)
         pieces.add_row(str(size), f"{p['greedy forward']:.2f}", f"{p['greedy unembed']:.2f}", f"{g:.2f}",
                        f"{p['speculative forward']:.2f}", f"{p['speculative verify']:.2f}", f"{s:.2f}",
-                       f"{g / s:.0%}", f"{p['speculative drafts']:.2f}", f"{g / (s + p['speculative drafts']):.0%}")
+                       f"{g / s:.0%}", f"{p['speculative drafts']:.2f}", f"{g / (s + p['speculative drafts']):.0%}",
+                       f"{product_g:.2f} / {product_s:.2f}", f"{g / (g + product_s - product_g):.0%}")
     console.print(speed)
     same = "outputs identical: yes" if params.greedy else (
         f"sampled at temperature {params.temperature}, top-p {params.top_p}: the same distribution, not the same tokens")
