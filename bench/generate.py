@@ -89,8 +89,9 @@ class Stopwatch:
         self.times.setdefault(name, []).append(time.perf_counter() - started)
         return result
 
-    def medians(self) -> dict[str, float]:
-        return {name: statistics.median(t) * 1e3 for name, t in self.times.items()}
+    def medians(self, warmup: int = 0) -> dict[str, float]:
+        """Median ms of each piece, leaving out its first `warmup` timings."""
+        return {name: statistics.median(t[warmup:]) * 1e3 for name, t in self.times.items()}
 
 
 @torch.inference_mode()
@@ -117,8 +118,7 @@ def step_pieces(model: MtpTransformer, prompts: list[list[int]], k: int, repeats
         watch("speculative verify",
               lambda: argmax_tokens(decode_logits(model, torch.cat([hidden[0], heads.at(source, k)], dim=1))))
         watch("speculative drafts", lambda: argmax_tokens(decode_logits(model, heads.at(source, first))))  # lost bet
-    watch.times = {name: t[1:] for name, t in watch.times.items()}  # the first round warms up
-    return watch.medians()
+    return watch.medians(warmup=1)
 
 
 @torch.inference_mode()
@@ -130,26 +130,28 @@ def products_ms(model: MtpTransformer, batch: int, k: int, repeats: int = 15) ->
     any decoding loop around these kernels: a speculative step costs at least a greedy step plus it."""
     device = model.tok_embeddings.weight.device
     heads = DraftingHeads(model, k)
-    blocks = [*model.trunk_blocks, model.head_module(0)]
-    drafting = [] if heads.linear else [model.head_module(i) for i in range(1, k + 1)]
-    greedy = [m.weight for b in blocks for m in b.modules() if isinstance(m, torch.nn.Linear)]
-    spec = greedy + [m.weight for b in drafting for m in b.modules() if isinstance(m, torch.nn.Linear)]
-    unembedding = unembedding_matrix(model)
+
+    def matrices(modules: list[torch.nn.Module]) -> list[torch.Tensor]:
+        """Every linear layer's weight in these modules, as the (in, out) matrix a product multiplies by."""
+        return [m.weight.t() for module in modules for m in module.modules() if isinstance(m, torch.nn.Linear)]
 
     def inputs(rows: int, weights: list[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return [(torch.randn(rows, w.shape[1], device=device, dtype=w.dtype), w.t()) for w in weights]
+        return [(torch.randn(rows, w.shape[0], device=device, dtype=w.dtype), w) for w in weights]
 
+    blocks = matrices([*model.trunk_blocks, model.head_module(0)])
+    drafting = [heads.weight.t()] if heads.linear else matrices([model.head_module(i) for i in range(1, k + 1)])
+    unembedding = [unembedding_matrix(model)]
     plans = {
-        "greedy": inputs(batch, greedy) + [(torch.randn(batch, unembedding.shape[0], device=device), unembedding)],
-        "speculative": inputs(batch * (k + 1), spec) + inputs(batch, [heads.weight] if heads.linear else [])
-        + [(torch.randn(batch * (2 * k + 1), unembedding.shape[0], device=device), unembedding)],
+        "greedy": inputs(batch, blocks) + inputs(batch, unembedding),
+        "speculative": inputs(batch * (k + 1), blocks)
+        + inputs(batch if heads.linear else batch * (k + 1), drafting)
+        + inputs(batch * (2 * k + 1), unembedding),
     }
     watch = Stopwatch(device)
     for _ in range(repeats + 1):
         for name, plan in plans.items():
             watch(name, lambda: [x @ w for x, w in plan])
-    watch.times = {name: t[1:] for name, t in watch.times.items()}
-    medians = watch.medians()
+    medians = watch.medians(warmup=1)
     return medians["greedy"], medians["speculative"]
 
 
