@@ -22,6 +22,7 @@ FORMAT_VERSIONS: dict[str, int] = {
     "run": 1,
     "checkpoint": 1,
     "samples": 1,
+    "export": 1,
     "eval": 1,
     "report": 1,
     "pipeline": 1,

@@ -27,6 +27,7 @@ class LoadedModel:
     model: MtpTransformer
     tokenizer: Tokenizer
     eos_id: int
+    start_id: int  # the token every prompt starts with: BOS for tokenizers that have one, else EOS
     identity: dict[str, Any]  # what the manifest records about the checkpoint
 
 
@@ -48,11 +49,13 @@ def load_model(checkpoint, device: torch.device) -> LoadedModel:
         raise MtpError(f"{folder} is not a complete mtp checkpoint ({type(e).__name__}: {e})", "the checkpoint is damaged") from None
     tokenizer = Tokenizer.from_str(tokenizer_json)
     tokenizer.encode_special_tokens = True  # "<|endoftext|>" in a prompt is text, as in training
-    eos_id = info.get("tokenizer", {}).get("eos_id")
+    recorded = info.get("tokenizer", {})
+    eos_id, bos_id = recorded.get("eos_id"), recorded.get("bos_id")
     if eos_id is None:
         from mtp_cli.tokenize.vocab import describe
 
-        eos_id = describe(tokenizer, "file").eos_id
+        spec = describe(tokenizer, "file")
+        eos_id, bos_id = spec.eos_id, spec.bos_id
     identity = {
         "kind": "checkpoint",
         "path": str(folder),
@@ -62,14 +65,15 @@ def load_model(checkpoint, device: torch.device) -> LoadedModel:
         "max_seq_len": config.max_seq_len,
         "tokenizer_sha256": info.get("tokenizer", {}).get("sha256"),
     }
-    return LoadedModel(model, tokenizer, eos_id, identity)
+    return LoadedModel(model, tokenizer, eos_id, eos_id if bos_id is None else bos_id, identity)
 
 
 def encode_prompts(loaded: LoadedModel, prompts: list[Prompt], context: int) -> list[list[int]]:
-    """Token ids of each prompt after an EOS: documents follow EOS in training data, so this is
-    "the start of a file". A prompt must leave room for at least one new token."""
+    """Token ids of each prompt after the token that starts a document in training: BOS for a
+    tokenizer that has one (Llama's <s>), else EOS (documents follow EOS in mtp's packed rows). A
+    prompt must leave room for at least one new token."""
     encoded = loaded.tokenizer.encode_batch([p.text for p in prompts], add_special_tokens=False)
-    ids = [[loaded.eos_id, *e.ids] for e in encoded]
+    ids = [[loaded.start_id, *e.ids] for e in encoded]
     for prompt, tokens in zip(prompts, ids):
         if len(tokens) >= context:
             raise MtpError(
@@ -77,6 +81,14 @@ def encode_prompts(loaded: LoadedModel, prompts: list[Prompt], context: int) -> 
                 "shorten the prompt or use a model trained with a longer context",
             )
     return ids
+
+
+def decode_continuation(tokenizer: Tokenizer, prompt: list[int], tokens: list[int]) -> str:
+    """The text `tokens` add after `prompt`. Decoding them alone is wrong for SentencePiece-style
+    tokenizers, whose decoder drops the leading space of a text ("▁return" alone decodes to "return")."""
+    before = tokenizer.decode(prompt)
+    whole = tokenizer.decode(prompt + tokens)
+    return whole[len(before) :] if whole.startswith(before) else tokenizer.decode(tokens)
 
 
 def generate_samples(config: GenerateConfig, progress: ProgressSink | None = None) -> dict[str, Any]:
@@ -111,7 +123,7 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
         else:
             results = decode_plain(model, batch_ids, checker, params, seeds)
         for (p, s), result in zip(batch, results):
-            completion = cut_at_stop(loaded.tokenizer.decode(result.tokens), stops)
+            completion = cut_at_stop(decode_continuation(loaded.tokenizer, ids[p][1:], result.tokens), stops)
             samples.append(Sample(prompts[p].task_id, s, completion, result))
         progress.advance(len(batch) / config.num_samples, tokens=sum(len(r.tokens) for r in results))
     seconds = time.perf_counter() - started
@@ -125,7 +137,7 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
         sampling=params,
         draft_heads=draft_heads,
         stop_sequences=list(stops),
-        prompt_tokens="EOS + prompt",
+        prompt_tokens=("BOS" if loaded.start_id != loaded.eos_id else "EOS") + " + prompt",
         device=str(model.tok_embeddings.weight.device),
         torch_version=torch.__version__,
         totals=summary,

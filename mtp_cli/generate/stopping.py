@@ -25,12 +25,23 @@ def _byte_level_table() -> dict[str, int]:
     return table
 
 
+SPACE_MARK = "\u2581"  # SentencePiece's "▁", which stands for a space in its pieces
+
+
+def _sentencepiece_bytes(piece: str) -> bytes:
+    """A SentencePiece-style piece's bytes: "<0x0A>" is byte fallback for one byte, "▁" a space."""
+    if len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">"):
+        return bytes([int(piece[3:5], 16)])
+    return piece.replace(SPACE_MARK, " ").encode("utf-8")
+
+
 def token_bytes(tokenizer: Tokenizer) -> list[bytes]:
     """The bytes each token id decodes to (special tokens: none)."""
     vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
     special = {t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special}
-    decoder = (json.loads(tokenizer.to_str()).get("decoder") or {}).get("type")
-    table = _byte_level_table() if decoder == "ByteLevel" else None
+    decoder = json.loads(tokenizer.to_str()).get("decoder") or {}
+    table = _byte_level_table() if decoder.get("type") == "ByteLevel" else None
+    spaces_marked = SPACE_MARK in json.dumps(decoder, ensure_ascii=False)
     out = []
     for i in range(vocab_size):
         piece = tokenizer.id_to_token(i)
@@ -38,6 +49,8 @@ def token_bytes(tokenizer: Tokenizer) -> list[bytes]:
             out.append(b"")
         elif table is not None and all(c in table for c in piece):
             out.append(bytes(table[c] for c in piece))
+        elif spaces_marked:  # SentencePiece-style (Llama 1/2, Mistral): decoding one piece drops its space
+            out.append(_sentencepiece_bytes(piece))
         else:  # other tokenizers: close enough to stop early; the final cut uses the full decode
             out.append(tokenizer.decode([i]).encode("utf-8"))
     return out

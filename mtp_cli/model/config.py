@@ -11,6 +11,7 @@ linear heads cost no block, so they always sit on top of that same trunk.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -25,15 +26,19 @@ class ModelConfig:
     dim: int = 128
     n_layers: int = 6  # blocks on the next-token path: trunk + head 1 (see the module docstring)
     n_heads: int = 4  # attention heads per block
+    n_kv_heads: int | None = None  # grouped-query attention: key/value heads (None: n_heads)
     ffn_dim: int | None = None  # SwiGLU hidden size; None: 8/3 * dim rounded up to `multiple_of`
     multiple_of: int = 256
     max_seq_len: int = 2048  # the context the model is trained for; checked against the data
     rope_theta: float = 10000.0
+    rope_scaling: dict[str, Any] | None = None  # {"rope_type": "linear" | "llama3", "factor": ..., ...}
     norm_eps: float = 1e-5
     n_future_tokens: int = 4  # n: the number of prediction heads; head k predicts the token k ahead
     head_type: str = "transformer"  # transformer | linear (extra heads only; head 1 is always a block)
     extra_heads_on_top: bool = False
     tie_embeddings: bool = False
+    qkv_bias: bool = False  # biases on the query/key/value projections (Qwen2)
+    out_bias: bool = False  # a bias on the attention output projection (Llama's attention_bias)
     init_std: float = 0.02
 
     def __post_init__(self) -> None:
@@ -50,11 +55,18 @@ class ModelConfig:
                 f"dim {self.dim} must split into {self.n_heads} attention heads of an even size",
                 "change dim or n_heads",
             )
+        if self.n_heads % self.kv_heads:
+            raise MtpError(f"n_kv_heads {self.kv_heads} must divide n_heads {self.n_heads}", "change n_kv_heads")
+        check_rope_scaling(self.rope_scaling)
         if self.trunk_layers < 0 or (self.trunk_layers == 0 and self.n_layers > 1):
             raise MtpError(
                 f"{self.n_layers} layers leave no trunk for {self.n_future_tokens} heads",
                 "use more layers (--set n_layers=N), fewer --heads, or --heads-on-top",
             )
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
 
     @property
     def head_dim(self) -> int:
@@ -97,6 +109,23 @@ class ModelConfig:
         return cls(**data)
 
 
+ROPE_SCALING_KEYS = {
+    "linear": {"factor"},
+    "llama3": {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"},
+}
+
+
+def check_rope_scaling(scaling: dict[str, Any] | None) -> None:
+    if scaling is None:
+        return
+    kind = scaling.get("rope_type")
+    if kind not in ROPE_SCALING_KEYS:
+        raise MtpError(f"rope_scaling type {kind!r} is not supported", f"supported: {', '.join(ROPE_SCALING_KEYS)}")
+    missing = ROPE_SCALING_KEYS[kind] - set(scaling)
+    if missing:
+        raise MtpError(f"rope_scaling of type {kind} lacks {', '.join(sorted(missing))}")
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     # Parameter counts are for the shipped 32k vocabulary, untied, n=4 (equal for any n).
     "tiny": dict(dim=128, n_layers=6, n_heads=4),  # 1.6M non-embedding, 10M total: minutes on 2 CPU cores
@@ -124,12 +153,17 @@ def parse_override(text: str) -> tuple[str, Any]:
             return name, raw.lower() in ("true", "1", "yes")
         if raw.lower() in ("none", "null") and "None" in kind:
             return name, None
+        if "dict" in kind:
+            value = json.loads(raw)
+            if not isinstance(value, dict):
+                raise ValueError
+            return name, value
         if "int" in kind:
             return name, int(raw)
         if "float" in kind:
             return name, float(raw)
         return name, raw
-    except ValueError:
+    except ValueError:  # json.JSONDecodeError included
         raise MtpError(f"--set {text!r}: {raw!r} is not a valid {kind}") from None
 
 

@@ -1,6 +1,10 @@
-"""The transformer block: RMSNorm, rotary positions, causal attention, SwiGLU. No biases anywhere."""
+"""The transformer block: RMSNorm, rotary positions, causal (grouped-query) attention, SwiGLU.
+
+Biases exist only where an imported architecture has them (Qwen2's q/k/v, Llama's attention_bias)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -24,10 +28,30 @@ class RMSNorm(nn.Module):
         return normed.type_as(x) * self.weight
 
 
-def rotary_angles(positions: torch.Tensor, head_dim: int, theta: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin for `positions` (any shape), each of shape positions.shape + (head_dim // 2,)."""
-    inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, device=positions.device, dtype=torch.float32) / head_dim)
-    angles = positions.float()[..., None] * inv_freq
+def inverse_frequencies(config: ModelConfig) -> torch.Tensor:
+    """The rotary frequency of each pair of a head's dimensions, with `config.rope_scaling` applied."""
+    head_dim = config.head_dim
+    inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    scaling = config.rope_scaling
+    if scaling is None:
+        return inv_freq
+    factor = float(scaling["factor"])
+    if scaling["rope_type"] == "linear":
+        return inv_freq / factor
+    # llama3: long wavelengths slowed by `factor`, short ones kept, a smooth blend in between.
+    context = float(scaling["original_max_position_embeddings"])
+    low, high = float(scaling["low_freq_factor"]), float(scaling["high_freq_factor"])
+    wavelength = 2 * math.pi / inv_freq
+    scaled = torch.where(wavelength > context / low, inv_freq / factor, inv_freq)
+    smooth = (context / wavelength - low) / (high - low)
+    blended = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelength >= context / high) & (wavelength <= context / low)
+    return torch.where(medium, blended, scaled)
+
+
+def rotary_angles(positions: torch.Tensor, inv_freq: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin for `positions` (any shape), each of shape positions.shape + (len(inv_freq),)."""
+    angles = positions.float()[..., None] * inv_freq.to(positions.device, torch.float32)
     return angles.cos(), angles.sin()
 
 
@@ -46,11 +70,12 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 class Attention(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
-        self.n_heads, self.head_dim = config.n_heads, config.head_dim
-        self.wq = nn.Linear(config.dim, config.dim, bias=False)
-        self.wk = nn.Linear(config.dim, config.dim, bias=False)
-        self.wv = nn.Linear(config.dim, config.dim, bias=False)
-        self.wo = nn.Linear(config.dim, config.dim, bias=False)
+        self.n_heads, self.kv_heads, self.head_dim = config.n_heads, config.kv_heads, config.head_dim
+        kv_dim = config.kv_heads * config.head_dim
+        self.wq = nn.Linear(config.dim, config.dim, bias=config.qkv_bias)
+        self.wk = nn.Linear(config.dim, kv_dim, bias=config.qkv_bias)
+        self.wv = nn.Linear(config.dim, kv_dim, bias=config.qkv_bias)
+        self.wo = nn.Linear(config.dim, config.dim, bias=config.out_bias)
 
     def forward(
         self,
@@ -60,17 +85,24 @@ class Attention(nn.Module):
         step: CacheStep | None = None,
     ) -> torch.Tensor:
         batch, seq, _ = x.shape
-        shape = (batch, seq, self.n_heads, self.head_dim)
-        q = apply_rotary(self.wq(x).view(shape), *rope)
-        k = apply_rotary(self.wk(x).view(shape), *rope)
-        v = self.wv(x).view(shape)
+        q = apply_rotary(self.wq(x).view(batch, seq, self.n_heads, self.head_dim), *rope)
+        k = apply_rotary(self.wk(x).view(batch, seq, self.kv_heads, self.head_dim), *rope)
+        v = self.wv(x).view(batch, seq, self.kv_heads, self.head_dim)
         if kv is None:
-            out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), is_causal=True)
+            keys, values = self._shared_kv(k.transpose(1, 2)), self._shared_kv(v.transpose(1, 2))
+            out = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, is_causal=True)
         else:
-            keys, values = kv.write(k, v, step)
+            keys, values = kv.write(k, v, step)  # the cache keeps only the kv_heads
             mask = step.mask.to(q.dtype)  # bf16 under autocast
-            out = F.scaled_dot_product_attention(q.transpose(1, 2), keys, values, attn_mask=mask)
+            out = F.scaled_dot_product_attention(q.transpose(1, 2), self._shared_kv(keys), self._shared_kv(values), attn_mask=mask)
         return self.wo(out.transpose(1, 2).reshape(batch, seq, -1))
+
+
+    def _shared_kv(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, kv_heads, seq, head_dim) -> (batch, n_heads, seq, head_dim): each key/value head
+        serves n_heads / kv_heads consecutive query heads."""
+        repeat = self.n_heads // self.kv_heads
+        return x if repeat == 1 else x.repeat_interleave(repeat, dim=1)
 
 
 class FeedForward(nn.Module):

@@ -15,7 +15,7 @@ from torch import nn
 
 from mtp_cli.model.cache import CacheStep, KVCache
 from mtp_cli.model.config import ModelConfig
-from mtp_cli.model.layers import Block, RMSNorm, rotary_angles
+from mtp_cli.model.layers import Block, RMSNorm, inverse_frequencies, rotary_angles
 
 Rope = tuple[torch.Tensor, torch.Tensor]
 
@@ -35,6 +35,7 @@ class MtpTransformer(nn.Module):
         self.extra_heads = nn.ModuleList(self._new_extra_head() for _ in range(config.n_future_tokens - 1))
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
+        self.register_buffer("inv_freq", inverse_frequencies(config), persistent=False)
         if config.tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
         self.reset_parameters()
@@ -49,7 +50,9 @@ class MtpTransformer(nn.Module):
         # with depth (GPT-2's scheme); linear heads start as the identity, i.e. as a probe of the trunk.
         residual_std = self.config.init_std / math.sqrt(2 * self.config.total_blocks)
         for name, param in self.named_parameters():
-            if param.dim() < 2:
+            if name.endswith(".bias"):
+                nn.init.zeros_(param)
+            elif param.dim() < 2:
                 nn.init.ones_(param)
             elif name.startswith("extra_heads.") and self.config.head_type == "linear":
                 nn.init.eye_(param)
@@ -89,7 +92,7 @@ class MtpTransformer(nn.Module):
 
     def rope(self, seq_len: int, device: torch.device) -> Rope:
         positions = torch.arange(seq_len, device=device)[None]
-        return rotary_angles(positions, self.config.head_dim, self.config.rope_theta)
+        return rotary_angles(positions, self.inv_freq)
 
     def trunk(
         self,
@@ -173,7 +176,7 @@ class MtpTransformer(nn.Module):
         if step is None:
             rope = self.rope(tokens.shape[1], tokens.device)
         else:
-            rope = rotary_angles(step.positions, self.config.head_dim, self.config.rope_theta)
+            rope = rotary_angles(step.positions, self.inv_freq)
 
         h = self.trunk(tokens, rope, cache, step)
         run = sorted(set(heads) | set(range(cache.num_heads))) if cache is not None else heads

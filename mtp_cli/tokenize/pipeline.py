@@ -187,7 +187,7 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
         (stage / "tokenizer.json").write_text(spec.json)
         pad_id = spec.pad_id if spec.pad_id is not None else spec.eos_id
         writers = {
-            split: SplitWriter(stage / split, cfg.seq_len, spec.dtype, spec.eos_id, pad_id, cfg.shard_tokens)
+            split: SplitWriter(stage / split, cfg.seq_len, spec.dtype, spec.eos_id, pad_id, cfg.shard_tokens, spec.bos_id)
             for split in SPLITS
         }
         hashes = [list(_record_file_hashes(s).items()) for s in sources]

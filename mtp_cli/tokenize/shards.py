@@ -46,11 +46,15 @@ class SplitStats:
 class SplitWriter:
     """Streams one split to `folder` as data-NNNNN-of-NNNNN.arrow files plus datasets' metadata."""
 
-    def __init__(self, folder: Path, seq_len: int, dtype: np.dtype, eos_id: int, pad_id: int, shard_tokens: int):
+    def __init__(
+        self, folder: Path, seq_len: int, dtype: np.dtype, eos_id: int, pad_id: int, shard_tokens: int, bos_id: int | None = None
+    ):
         self.folder = folder
         self.seq_len = seq_len
         self.dtype = dtype
         self.eos = np.array([eos_id], dtype=dtype)
+        # A tokenizer with a BOS (Llama's <s>) starts every document with it, as its model was trained.
+        self.bos = np.array([bos_id] if bos_id is not None else [], dtype=dtype)
         self.pad_id = pad_id
         self.rows_per_shard = max(1, shard_tokens // seq_len)
         self.rows_per_batch = max(1, min(self.rows_per_shard, BATCH_TOKENS // seq_len))
@@ -63,11 +67,12 @@ class SplitWriter:
         folder.mkdir(parents=True)
 
     def add(self, ids: np.ndarray, text_bytes: int) -> None:
-        self._pending += [ids, self.eos]
-        self._pending_tokens += len(ids) + 1
+        self._pending += [self.bos, ids, self.eos]
+        added = len(self.bos) + len(ids) + 1
+        self._pending_tokens += added
         self.stats.documents += 1
         self.stats.document_bytes += text_bytes
-        self.stats.tokens += len(ids) + 1
+        self.stats.tokens += added
         if self._pending_tokens >= self.rows_per_batch * self.seq_len:
             self._flush_full_rows()
 

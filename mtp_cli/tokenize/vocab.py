@@ -39,6 +39,8 @@ class TokenizerSpec:
     pad_id: int | None
     eos_token: str
     pad_token: str | None
+    bos_id: int | None = None  # the token the tokenizer puts before a text (Llama's <s>); None: EOS starts documents
+    bos_token: str | None = None
 
     @property
     def sha256(self) -> str:
@@ -105,6 +107,16 @@ def _find_token(tokenizer: Tokenizer, candidates: Iterable[str]) -> tuple[str, i
     return None
 
 
+def begin_token(tokenizer: Tokenizer) -> tuple[str, int] | None:
+    """The special token the tokenizer's post-processor puts before every text, if any (BOS)."""
+    plain = tokenizer.encode("x", add_special_tokens=False).ids
+    full = tokenizer.encode("x", add_special_tokens=True).ids
+    if len(full) > len(plain) and full[len(full) - len(plain) :] == plain:
+        bos_id = full[0]
+        return tokenizer.id_to_token(bos_id), bos_id
+    return None
+
+
 def describe(tokenizer: Tokenizer, kind: str, eos_token: str | None = None, text: str | None = None) -> TokenizerSpec:
     """The spec of `tokenizer`; `text` is its file's exact content when it was read from one."""
     eos = _find_token(tokenizer, [eos_token] if eos_token else EOS_CANDIDATES)
@@ -112,6 +124,7 @@ def describe(tokenizer: Tokenizer, kind: str, eos_token: str | None = None, text
         wanted = eos_token or " / ".join(EOS_CANDIDATES[:4])
         raise MtpError(f"the tokenizer has no end-of-text token ({wanted})", "pass --eos-token TOKEN")
     pad = _find_token(tokenizer, PAD_CANDIDATES)
+    bos = begin_token(tokenizer)
     return TokenizerSpec(
         kind=kind,
         json=text if text is not None else tokenizer.to_str(),
@@ -120,6 +133,8 @@ def describe(tokenizer: Tokenizer, kind: str, eos_token: str | None = None, text
         pad_id=pad[1] if pad else None,
         eos_token=eos[0],
         pad_token=pad[0] if pad else None,
+        bos_id=bos[1] if bos else None,
+        bos_token=bos[0] if bos else None,
     )
 
 
@@ -179,6 +194,8 @@ def tokenizer_summary(spec: TokenizerSpec) -> dict:
         "eos_token": spec.eos_token,
         "pad_id": spec.pad_id,
         "pad_token": spec.pad_token,
+        "bos_id": spec.bos_id,
+        "bos_token": spec.bos_token,
         "sha256": spec.sha256,
         "dtype": spec.dtype.name,
         "model": json.loads(spec.json).get("model", {}).get("type"),

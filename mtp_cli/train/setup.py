@@ -15,7 +15,7 @@ from mtp_cli.model.checkpoint import WEIGHTS_NAME, load_tensors
 from mtp_cli.tokenize.reader import SplitTokens, TokenizedData
 from mtp_cli.train.config import TrainConfig
 
-TOKENIZER_FIELDS = ("kind", "vocab_size", "eos_id", "eos_token", "pad_id", "pad_token", "sha256")
+TOKENIZER_FIELDS = ("kind", "vocab_size", "eos_id", "eos_token", "pad_id", "pad_token", "bos_id", "bos_token", "sha256")
 # Model fields that --set may still change on --init-from: they change no weight's shape.
 INIT_FROM_OVERRIDABLE = frozenset({"max_seq_len", "rope_theta", "norm_eps"})
 

@@ -1,0 +1,104 @@
+"""`export_model`: an mtp checkpoint out to a standard Hugging Face folder, extra heads beside it.
+
+`AutoModelForCausalLM.from_pretrained(DIR)` loads the next-token model (trunk + head 1; Llama, or
+Qwen2 when the attention has q/k/v biases only) and `AutoTokenizer.from_pretrained(DIR)` its
+tokenizer. The extra heads go to `mtp_heads.safetensors` with `mtp_heads.json` (see `heads_file`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mtp_cli.artifacts import (
+    MtpError,
+    NullProgress,
+    ProgressSink,
+    atomic_write_json,
+    atomic_write_text,
+    build_manifest,
+    sha256_file,
+    staged_folder,
+    write_manifest,
+)
+from mtp_cli.interop import hf_layout
+from mtp_cli.interop.heads_file import HEADS_CONFIG_NAME, HEADS_WEIGHTS_NAME, heads_document
+from mtp_cli.interop.tensors import PlannedTensor, TensorSource, write_safetensors
+from mtp_cli.model import ModelConfig, read_checkpoint_config
+from mtp_cli.model.checkpoint import TOKENIZER_NAME, WEIGHTS_NAME
+
+
+def special_tokens(tokenizer: dict[str, Any]) -> dict[str, Any]:
+    """bos/eos/pad for Hugging Face: a model without a BOS starts its texts after EOS, so EOS is its BOS."""
+    eos = tokenizer.get("eos_token")
+    bos = tokenizer.get("bos_token") or eos
+    pad = tokenizer.get("pad_token")
+    ids = {
+        "bos_token_id": tokenizer.get("bos_id") if tokenizer.get("bos_id") is not None else tokenizer.get("eos_id"),
+        "eos_token_id": tokenizer.get("eos_id"),
+        "pad_token_id": tokenizer.get("pad_id"),
+    }
+    return {"tokens": {"bos_token": bos, "eos_token": eos, "pad_token": pad}, "ids": ids}
+
+
+def tokenizer_config(tokenizer: dict[str, Any], context: int) -> dict[str, Any]:
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        **special_tokens(tokenizer)["tokens"],
+        "model_max_length": context,
+        "clean_up_tokenization_spaces": False,
+    }
+
+
+def plan_export(source: TensorSource, config: ModelConfig, extra_heads: bool) -> list[PlannedTensor]:
+    """The next-token model's tensors under Hugging Face names (extra_heads=False), or the extra heads'."""
+    planned = []
+    for name in sorted(source.names()):
+        if name.startswith("extra_heads.") != extra_heads:
+            continue
+        target = hf_layout.hf_name(name, "extra_heads." if extra_heads else "model.layers.")
+        rows_heads = hf_layout.rotary_heads(name, config)
+        convert = (lambda t: t) if rows_heads is None else (lambda t, h=rows_heads: hf_layout.to_half_split(t, h))
+        planned.append(PlannedTensor(target, source.info(name), lambda n=name, c=convert: c(source.load(n))))
+    return planned
+
+
+def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = False, progress: ProgressSink | None = None) -> dict[str, Any]:
+    """Write the Hugging Face folder `out` from an mtp checkpoint (or run folder); return its manifest."""
+    progress = progress or NullProgress()
+    folder, info = read_checkpoint_config(checkpoint)
+    config = ModelConfig.from_dict(info["model"])
+    if config.extra_heads_on_top:
+        raise MtpError("this model's extra heads sit on top of head 1 (--heads-on-top), which a Hugging Face model cannot express", "export a model trained without --heads-on-top")
+    weights = folder / WEIGHTS_NAME
+    source = TensorSource.from_safetensors([weights])
+    next_token = plan_export(source, config, extra_heads=False)
+    heads = plan_export(source, config, extra_heads=True)
+    tokenizer = info.get("tokenizer", {})
+    dtype = source.info("tok_embeddings.weight").dtype
+
+    out = Path(out)
+    with staged_folder(out, overwrite) as stage:
+        progress.phase("exporting", total=len(next_token) + len(heads), unit="tensors")
+        write_safetensors(stage / "model.safetensors", next_token, on_tensor=lambda _: progress.advance(1))
+        hf = hf_layout.hf_config(config, special_tokens(tokenizer)["ids"], dtype)
+        atomic_write_json(stage / "config.json", hf)
+        atomic_write_json(stage / "generation_config.json", {**special_tokens(tokenizer)["ids"], "do_sample": False})
+        atomic_write_text(stage / TOKENIZER_NAME, (folder / TOKENIZER_NAME).read_text(encoding="utf-8"))
+        atomic_write_json(stage / "tokenizer_config.json", tokenizer_config(tokenizer, config.max_seq_len))
+        if heads:
+            write_safetensors(stage / HEADS_WEIGHTS_NAME, heads, on_tensor=lambda _: progress.advance(1))
+            atomic_write_json(stage / HEADS_CONFIG_NAME, heads_document(config, tokenizer))
+        manifest = build_manifest(
+            "export",
+            arguments={"checkpoint": checkpoint, "out": out},
+            inputs=[{"kind": "checkpoint", "path": str(folder), "sha256": sha256_file(weights), "step": info.get("step")}],
+            model_type=hf["model_type"],
+            n_future_tokens=config.n_future_tokens,
+            files=sorted(p.name for p in stage.iterdir()),
+        )
+        write_manifest(stage, manifest)
+    return manifest
+
