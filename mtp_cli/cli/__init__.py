@@ -14,7 +14,7 @@ import typer
 
 from mtp_cli.artifacts import MtpError
 from mtp_cli.cli import eval as eval_cli
-from mtp_cli.cli import generate, info, pipeline, report, tokenize, train
+from mtp_cli.cli import generate, info, interop, pipeline, report, tokenize, train
 from mtp_cli.cli.console import err_console
 
 app = typer.Typer(
@@ -33,6 +33,8 @@ app.command("generate")(generate.generate)
 app.add_typer(eval_cli.app, name="eval")
 app.add_typer(pipeline.app, name="pipeline")
 app.command("report")(report.report)
+app.command("import")(interop.import_command)
+app.command("export")(interop.export_command)
 
 
 def main(argv: list[str] | None = None) -> int:
