@@ -106,7 +106,7 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
     context = model.config.max_seq_len
     ids = encode_prompts(loaded, prompts, context)
     limits = [min(config.max_new_tokens, context - len(t)) for t in ids]
-    table = token_bytes(loaded.tokenizer)
+    table = token_bytes(loaded.tokenizer, model.config.vocab_size)
     params = config.sampling
 
     rows = [(p, s) for p in range(len(prompts)) for s in range(config.num_samples)]

@@ -35,9 +35,10 @@ def _sentencepiece_bytes(piece: str) -> bytes:
     return piece.replace(SPACE_MARK, " ").encode("utf-8")
 
 
-def token_bytes(tokenizer: Tokenizer) -> list[bytes]:
-    """The bytes each token id decodes to (special tokens: none)."""
-    vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
+def token_bytes(tokenizer: Tokenizer, model_vocab: int = 0) -> list[bytes]:
+    """The bytes each token id decodes to (special tokens, and ids of a model's padded embedding
+    rows beyond the tokenizer's vocabulary: none)."""
+    vocab_size = max(tokenizer.get_vocab_size(with_added_tokens=True), model_vocab)
     special = {t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special}
     decoder = json.loads(tokenizer.to_str()).get("decoder") or {}
     table = _byte_level_table() if decoder.get("type") == "ByteLevel" else None

@@ -90,6 +90,7 @@ class PipelineRunner:
         self.spec, self.reporter = spec, reporter or QuietReporter()
         self.result = PipelineResult(spec.out)
         self._outputs: list[Path] = []  # every step's output manifest: what the report is made from
+        self._imported_again = False  # the imported model changed: the data tokenized with it is stale
 
     # ---- bookkeeping shared by the steps --------------------------------------------------------
 
@@ -123,13 +124,29 @@ class PipelineRunner:
 
     # ---- the steps ---------------------------------------------------------------------------
 
+    def import_model(self) -> None:
+        from mtp_cli.interop import import_model
+
+        settings, folder, step = self.spec.imported, self.spec.imported_folder, "import"
+        key = markers.step_key({**asdict(settings), "files": _fingerprint(Path(settings.src))}, [])
+        if self._skip_if_done(step, key, folder / MANIFEST_NAME):
+            return
+        self._imported_again = True
+
+        def work() -> None:
+            with self.reporter.progress() as progress:
+                import_model(settings.src, folder, overwrite=True, tokenizer_model=settings.tokenizer, progress=progress)
+
+        self._run_step(step, f"{settings.src}", "ran", work)
+        self._mark_done(step, key, folder / MANIFEST_NAME)
+
     def tokenize(self) -> None:
         from mtp_cli.tokenize.pipeline import is_current, tokenize_corpus
 
         config, step = self.spec.tokenize, "tokenize"
         manifest = config.out / MANIFEST_NAME
         key = markers.step_key(_settings(config, "out", "workers", "overwrite"), [])
-        if is_current(config):  # the tokenized manifest itself re-hashes the corpus files
+        if is_current(config) and not self._imported_again:  # the tokenized manifest itself re-hashes the corpus files
             self._mark_done(step, key, manifest)
             self._skipped(step, "up to date")
             return
@@ -148,7 +165,10 @@ class PipelineRunner:
 
         config, step = self.spec.runs[name], f"train/{name}"
         manifest = config.out / MANIFEST_NAME
-        key = markers.step_key(_settings(config, *RESUMABLE_CHANGES), [self.spec.tokenized / MANIFEST_NAME])
+        inputs = [self.spec.tokenized / MANIFEST_NAME]
+        if self.spec.imported is not None:
+            inputs.append(self.spec.imported_folder / MANIFEST_NAME)
+        key = markers.step_key(_settings(config, *RESUMABLE_CHANGES), inputs)
         if self._skip_if_done(step, key, manifest):
             return
         resume = _can_resume(config, self.spec.tokenized)
@@ -232,6 +252,8 @@ class PipelineRunner:
         atomic_write_text(spec.out / "recipe.yaml", yaml.safe_dump(spec.recipe, sort_keys=False))
         self._write_manifest("running")
         try:
+            if spec.imported is not None:
+                self.import_model()
             self.tokenize()
             for name in spec.runs:
                 self.train(name)
@@ -260,6 +282,12 @@ def _settings(config: Any, *ignored: str) -> dict[str, Any]:
     without its paths: those follow from OUT, and the inputs' content is hashed on its own, so a
     pipeline folder stays current when it is moved."""
     return {name: value for name, value in vars(config).items() if name not in ignored}
+
+
+def _fingerprint(folder: Path) -> list[tuple[str, int, int]]:
+    """Name, size and modification time of a model folder's files: enough to see that it changed
+    without hashing gigabytes on every run (the import's manifest holds the sha256 of each)."""
+    return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
 
 
 def _can_resume(config: Any, tokenized: Path) -> bool:

@@ -2,6 +2,8 @@
 
 A recipe has these top-level sections (only `tokenize` and `train` are required):
 
+    import:    {src, tokenizer}                  -> OUT/imported/  (then tokenize uses its tokenizer.json
+                                                    and every run starts from it: --init-from)
     tokenize:  TokenizeConfig fields             -> OUT/tokenized/
     train:     TrainConfig fields                -> OUT/runs/<run>/   (one run, named "model")
     runs:      {name: TrainConfig fields}        several runs, each the `train` section plus its changes
@@ -23,7 +25,7 @@ from typing import Any
 from mtp_cli.artifacts import MtpError
 from mtp_cli.pipeline.recipe import build_section, coerce
 
-SECTIONS = ("tokenize", "train", "runs", "generate", "eval", "report")
+SECTIONS = ("import", "tokenize", "train", "runs", "generate", "eval", "report")
 DEFAULT_RUN = "model"
 EVAL_DATASETS = ("humaneval", "mbpp")
 
@@ -36,6 +38,14 @@ class EvalSettings:
     workers: int = 0  # 0: one per core
     timeout: float | None = None  # None: the dataset's default (HumanEval 3 s, MBPP 10 s)
     memory_mb: int = 2048
+
+
+@dataclass
+class ImportSettings:
+    """What a recipe may set of `mtp import`: the local model folder, and a release's tokenizer.model."""
+
+    src: str | None = None
+    tokenizer: str | None = None
 
 
 @dataclass
@@ -57,8 +67,13 @@ class PipelineSpec:
     generations: list[GenerationSpec]
     eval: EvalSettings | None
     report: bool
+    imported: ImportSettings | None = None
 
     # ---- where each step writes -------------------------------------------------------------
+
+    @property
+    def imported_folder(self) -> Path:
+        return self.out / "imported"
 
     @property
     def tokenized(self) -> Path:
@@ -97,17 +112,31 @@ def _check_name(name: Any, section: str) -> str:
     return name
 
 
-def _tokenize(recipe: dict[str, Any], out: Path) -> Any:
+def _import(recipe: dict[str, Any]) -> ImportSettings | None:
+    if "import" not in recipe:
+        return None
+    settings = build_section(ImportSettings, _mapping(recipe, "import"), "import")
+    if not settings.src:
+        raise MtpError("recipe section 'import' has no src", "name the local model folder: --set import.src=PATH")
+    if not Path(settings.src).is_dir():
+        raise MtpError(f"recipe value import.src: {settings.src} is not a folder", "a local Hugging Face or release model folder")
+    return settings
+
+
+def _tokenize(recipe: dict[str, Any], out: Path, imported: Path | None) -> Any:
     from mtp_cli.tokenize.pipeline import TokenizeConfig, validate_config
 
     if "tokenize" not in recipe:
         raise MtpError("recipe has no 'tokenize' section", "add one: `tokenize: {tokenizer: bpe, seq_len: 256}`")
-    config = build_section(TokenizeConfig, _mapping(recipe, "tokenize"), "tokenize", {"out": out, "overwrite": False})
+    fixed: dict[str, Any] = {"out": out, "overwrite": False}
+    if imported is not None:  # the data must be in the imported model's tokens
+        fixed["tokenizer"] = str(imported / "tokenizer.json")
+    config = build_section(TokenizeConfig, _mapping(recipe, "tokenize"), "tokenize", fixed)
     validate_config(config)
     return config
 
 
-def _runs(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
+def _runs(recipe: dict[str, Any], out: Path, imported: Path | None) -> dict[str, Any]:
     from mtp_cli.train import TrainConfig
 
     if "train" not in recipe:
@@ -121,6 +150,8 @@ def _runs(recipe: dict[str, Any], out: Path) -> dict[str, Any]:
             raise MtpError(f"recipe run 'runs.{name}' must be a mapping of train keys to values")
         values = {**shared, **(changes or {})}
         fixed = {"data": out / "tokenized", "out": out / "runs" / name}
+        if imported is not None:
+            fixed["init_from"] = imported
         section = f"runs.{name}" if changes else "train"
         runs[name] = build_section(TrainConfig, values, section, fixed)
         runs[name].model_overrides = _model_overrides(runs[name], section)
@@ -181,6 +212,8 @@ def build_pipeline(recipe: dict[str, Any], out: Path) -> PipelineSpec:
         if section not in SECTIONS:
             raise MtpError(f"unknown recipe section '{section}'", f"sections: {', '.join(SECTIONS)}")
     out = Path(out)
+    imported = _import(recipe)
+    imported_folder = out / "imported" if imported is not None else None
     eval_settings = _eval(recipe)
     generations = _generations(recipe, evaluating=eval_settings is not None)
     if eval_settings is not None and not generations:
@@ -188,11 +221,12 @@ def build_pipeline(recipe: dict[str, Any], out: Path) -> PipelineSpec:
     spec = PipelineSpec(
         out=out,
         recipe=recipe,
-        tokenize=_tokenize(recipe, out / "tokenized"),
-        runs=_runs(recipe, out),
+        tokenize=_tokenize(recipe, out / "tokenized", imported_folder),
+        runs=_runs(recipe, out, imported_folder),
         generations=generations,
         eval=eval_settings,
         report=coerce(recipe.get("report", True), bool, "report"),
+        imported=imported,
     )
     _check_speculative(spec)
     return spec

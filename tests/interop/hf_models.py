@@ -36,15 +36,16 @@ def tokenizer_json(with_bos: bool) -> str:
     return tokenizer.to_str()
 
 
-def build_hf_model(name: str, folder: Path, seed: int = 0):
-    """Save a random model of architecture `name` with its tokenizer into `folder`; return the model."""
+def build_hf_model(name: str, folder: Path, seed: int = 0, **changes):
+    """Save a random model of architecture `name` (config fields changed by `changes`) with its
+    tokenizer into `folder`; return the model."""
     from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast
     from tokenizers import Tokenizer
 
-    settings = dict(ARCHITECTURES[name])
+    settings = {"max_position_embeddings": 256, **ARCHITECTURES[name], **changes}
     model_type, with_bos = settings.pop("model_type"), settings.pop("bos")
     config = AutoConfig.for_model(
-        model_type, vocab_size=VOCAB, intermediate_size=96, num_hidden_layers=4, max_position_embeddings=256,
+        model_type, vocab_size=VOCAB, intermediate_size=96, num_hidden_layers=4,
         rms_norm_eps=1e-6, bos_token_id=258 if with_bos else 256, eos_token_id=256, pad_token_id=257, **settings,
     )
     torch.manual_seed(seed)

@@ -17,12 +17,17 @@ MINIMAL = "tokenize: {tokenizer: bytes, seq_len: 64}\ntrain: {preset: tiny, head
 
 def test_the_expected_recipes_ship():
     names = {path.stem for path in SHIPPED}
-    assert {"quickstart", "bytes-quickstart", "compare-heads", "gpu-small", "paper-7b-code"} <= names
+    assert {"quickstart", "bytes-quickstart", "compare-heads", "gpu-small", "paper-7b-code", "add-heads"} <= names
+
+
+def command_line_settings(recipe: Path, tmp_path: Path) -> list[str]:
+    """A recipe that imports a model is given the model's folder on the command line."""
+    return [f"import.src={tmp_path}"] if "\nimport:" in recipe.read_text() else []
 
 
 @pytest.mark.parametrize("recipe", SHIPPED, ids=lambda p: p.stem)
 def test_every_shipped_recipe_validates(recipe, tmp_path):
-    spec = build_pipeline(load_recipe_file(recipe), tmp_path / "out")
+    spec = build_pipeline(load_recipe_file(recipe, command_line_settings(recipe, tmp_path)), tmp_path / "out")
     assert spec.runs and spec.generations
     lines = recipe.read_text().splitlines()
     header = lines[: next(i for i, line in enumerate(lines) if not line.startswith("#"))]
@@ -74,6 +79,10 @@ def write(tmp_path: Path, text: str) -> Path:
         (MINIMAL.replace("steps: 2", "steps: 2, data: elsewhere"), "'train.data'"),
         (MINIMAL.replace("seq_len: 64", "seq_len: -1"), "--seq-len must be positive"),
         ("train: {steps: 2}\n", "no 'tokenize' section"),
+        ("import: {}\n" + MINIMAL, "'import' has no src"),
+        ("import: {src: /nowhere/model}\n" + MINIMAL, "/nowhere/model is not a folder"),
+        ("import: {src: .}\n" + MINIMAL, "'tokenize.tokenizer'"),  # the imported model's tokenizer is the pipeline's
+        ("import: {src: .}\n" + MINIMAL.replace("tokenizer: bytes, ", "").replace("steps: 2", "steps: 2, init_from: x"), "'train.init_from'"),
         ("- just\n- a list\n", "must be a mapping"),
     ],
 )
