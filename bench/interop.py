@@ -38,9 +38,14 @@ LLAMA_32_1B = dict(
 
 # Each side in a child process; it prints {"seconds", "peak_bytes", "baseline_bytes"} as its last line.
 CHILD = r"""
-import json, resource, sys, time
+import json, sys, time
 import torch
-baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+def status_bytes(field):  # VmHWM: this process's peak resident memory (ru_maxrss survives exec)
+    line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
+    return int(line.split()[1]) * 1024
+
+baseline = status_bytes("VmRSS")
 side, src, out = sys.argv[1:4]
 started = time.perf_counter()
 if side == "mtp-import":
@@ -54,7 +59,7 @@ else:
     model = AutoModelForCausalLM.from_pretrained(src, dtype="auto")
     assert next(model.parameters()).dtype == torch.bfloat16
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "peak_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "baseline_bytes": baseline}))
+print(json.dumps({"seconds": seconds, "peak_bytes": status_bytes("VmHWM"), "baseline_bytes": baseline}))
 """
 
 

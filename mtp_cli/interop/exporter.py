@@ -60,8 +60,8 @@ def plan_export(source: TensorSource, config: ModelConfig, extra_heads: bool) ->
             continue
         target = hf_layout.hf_name(name, "extra_heads." if extra_heads else "model.layers.")
         rows_heads = hf_layout.rotary_heads(name, config)
-        convert = (lambda t: t) if rows_heads is None else (lambda t, h=rows_heads: hf_layout.to_half_split(t, h))
-        planned.append(PlannedTensor(target, source.info(name), lambda n=name, c=convert: c(source.load(n))))
+        convert = None if rows_heads is None else (lambda t, h=rows_heads: hf_layout.to_half_split(t, h))
+        planned.append(source.planned(name, target, convert))
     return planned
 
 

@@ -7,10 +7,14 @@ their stored dtype and pass through one at a time: peak memory stays near one te
 
 from __future__ import annotations
 
+import hashlib
 import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 from tokenizers import Tokenizer
@@ -22,7 +26,6 @@ from mtp_cli.artifacts import (
     atomic_write_json,
     atomic_write_text,
     build_manifest,
-    sha256_file,
     staged_folder,
     write_manifest,
 )
@@ -33,6 +36,7 @@ from mtp_cli.model import ModelConfig, MtpTransformer
 from mtp_cli.model.checkpoint import CONFIG_NAME, TIED_NAME, TOKENIZER_NAME, WEIGHTS_NAME
 from mtp_cli.tokenize.vocab import describe, tokenizer_summary
 
+HASH_CHUNK = 1 << 23
 # Tensors some checkpoints carry that no model weight comes from.
 IGNORED_SOURCE_TENSORS = ("rotary_emb.inv_freq", "rope.freqs")
 
@@ -78,14 +82,18 @@ def expected_tensors(config: ModelConfig) -> dict[str, tuple[tuple[int, ...], st
     return shapes
 
 
+Conversion = Callable[[torch.Tensor], torch.Tensor]
+
+
 def plan_tensors(
     config: ModelConfig,
     source: TensorSource,
     source_name: Callable[[str], str],
-    convert: Callable[[str, torch.Tensor], torch.Tensor],
+    conversion: Callable[[str], Conversion | None],
     origin: str,
 ) -> list[PlannedTensor]:
-    """One planned tensor per weight of `config`, read from `source_name(name)` and passed through `convert`."""
+    """One planned tensor per weight of `config`, read from `source_name(name)` and passed through
+    `conversion(name)` (None: copied as it is)."""
     planned = []
     for name, shape in expected_tensors(config).items():
         theirs = source_name(name)
@@ -94,7 +102,7 @@ def plan_tensors(
         info = source.info(theirs)
         if info.shape != shape:
             raise MtpError(f"{origin}: {theirs} is {list(info.shape)}, its config implies {list(shape)}", "the folder's config does not match its weights")
-        planned.append(PlannedTensor(name, info, lambda n=name, t=theirs: convert(n, source.load(t))))
+        planned.append(source.planned(theirs, name, conversion(name)))
     return planned
 
 
@@ -152,11 +160,11 @@ def plan_huggingface(folder: Path) -> ImportPlan:
     def source_name(name: str) -> str:
         return hf_layout.hf_name(name, "extra_heads." if name.startswith("extra_heads.") else "model.layers.")
 
-    def convert(name: str, tensor: torch.Tensor) -> torch.Tensor:
+    def conversion(name: str) -> Conversion | None:
         heads_in_rows = hf_layout.rotary_heads(name, config)
-        return tensor if heads_in_rows is None else hf_layout.to_interleaved(tensor, heads_in_rows)
+        return None if heads_in_rows is None else lambda t: hf_layout.to_interleaved(t, heads_in_rows)
 
-    planned = plan_tensors(config, source, source_name, convert, str(folder))
+    planned = plan_tensors(config, source, source_name, conversion, str(folder))
     used = {source_name(p.name) for p in planned} | ({"lm_head.weight"} if config.tie_embeddings else set())
     _unused(source, used, str(folder))
     files += [folder / n for n in ("config.json", TOKENIZER_NAME, "tokenizer_config.json", HEADS_CONFIG_NAME) if (folder / n).is_file()]
@@ -179,7 +187,7 @@ def plan_release(folder: Path, tokenizer_model: Path | None) -> ImportPlan:
         if needed not in source:
             raise MtpError(f"{shards[0]} has no {needed}", "is this a Llama-format consolidated checkpoint?")
     config = release_config_checked(params, source, folder)
-    planned = plan_tensors(config, source, lambda name: name, lambda name, t: t, str(folder))
+    planned = plan_tensors(config, source, lambda name: name, lambda name: None, str(folder))
     _unused(source, {p.name for p in planned}, str(folder))
     sp_model = release.find_tokenizer_model(folder, tokenizer_model)
     tokenizer = convert_sentencepiece(sp_model)
@@ -198,13 +206,29 @@ def release_config_checked(params: dict[str, Any], source: TensorSource, folder:
 # ---- the step -------------------------------------------------------------------------------------
 
 
-def hash_files(files: list[Path], progress: ProgressSink) -> list[dict[str, Any]]:
-    progress.phase("hashing sources", total=sum(f.stat().st_size for f in files), unit="B")
-    hashed = []
-    for path in files:
-        hashed.append({"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)})
-        progress.advance(path.stat().st_size)
-    return hashed
+@contextmanager
+def hashing_in_background(files: list[Path]) -> Iterator[Future]:
+    """The sources' sha256 (manifest entries), computed on a second thread while the conversion runs:
+    hashlib releases the GIL, so on two cores the hashing costs no wall time. Stops early on an error."""
+    stop = threading.Event()
+
+    def hash_all() -> list[dict[str, Any]]:
+        hashed = []
+        for path in files:
+            digest = hashlib.sha256()
+            with open(path, "rb") as f:
+                while (chunk := f.read(HASH_CHUNK)) and not stop.is_set():
+                    digest.update(chunk)
+            hashed.append({"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()})
+        return hashed
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(hash_all)
+        try:
+            yield future
+        except BaseException:
+            stop.set()  # an error or Ctrl-C: do not finish hashing gigabytes first
+            raise
 
 
 def import_model(
@@ -230,10 +254,11 @@ def import_model(
     if spec.vocab_size > plan.config.vocab_size:
         raise MtpError(f"the tokenizer has {spec.vocab_size} tokens, the model's embedding {plan.config.vocab_size}", "the folder mixes two models")
 
-    with staged_folder(out, overwrite) as stage:
-        sources = hash_files(plan.files, progress)
+    with staged_folder(out, overwrite) as stage, hashing_in_background(plan.files) as hashes:
         progress.phase("converting", total=len(plan.tensors), unit="tensors")
         write_safetensors(stage / WEIGHTS_NAME, plan.tensors, on_tensor=lambda _: progress.advance(1))
+        progress.phase("hashing the sources", total=None)
+        sources = hashes.result()
         atomic_write_text(stage / TOKENIZER_NAME, plan.tokenizer_json)
         tokenizer = tokenizer_summary(spec)
         atomic_write_json(stage / CONFIG_NAME, {"model": plan.config.to_dict(), "tokenizer": tokenizer, "step": None, "imported_from": plan.format})
