@@ -92,6 +92,18 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     expected = info.get("tokenizer", {}).get("sha256")
     if expected and sha256_bytes(tokenizer_json.encode("utf-8")) != expected:
         raise MtpError(f"{folder / TOKENIZER_NAME} does not match its config.json", "the checkpoint is damaged")
-    model = MtpTransformer(config)
+    model = empty_model(config)
     load_tensors(model, load_file(str(folder / WEIGHTS_NAME)))
     return model.to(device).eval(), config, tokenizer_json
+
+
+def empty_model(config: ModelConfig) -> MtpTransformer:
+    """A model whose weights are allocated but not initialized, for loading: initializing a 1B-parameter
+    model at random takes half a minute on a CPU, and every weight is overwritten anyway."""
+    with torch.device("meta"):
+        model = MtpTransformer(config)
+    model = model.to_empty(device="cpu")
+    if config.tie_embeddings:  # to_empty gives each module its own tensor
+        model.output.weight = model.tok_embeddings.weight
+    model.reset_buffers()
+    return model

@@ -40,6 +40,10 @@ class MtpTransformer(nn.Module):
             self.output.weight = self.tok_embeddings.weight
         self.reset_parameters()
 
+    def reset_buffers(self) -> None:
+        """Recompute what is not a weight (the rotary frequencies), e.g. after `to_empty`."""
+        self.inv_freq = inverse_frequencies(self.config).to(self.inv_freq.device)
+
     def _new_extra_head(self) -> nn.Module:
         if self.config.head_type == "linear":
             return nn.Linear(self.config.dim, self.config.dim, bias=False)
