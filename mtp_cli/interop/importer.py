@@ -75,7 +75,7 @@ def detect_format(folder: Path) -> str:
 def expected_tensors(config: ModelConfig) -> dict[str, tuple[tuple[int, ...], str]]:
     """The name and shape of every tensor an mtp checkpoint of `config` stores (built on the meta device)."""
     with torch.device("meta"):
-        model = MtpTransformer(config)
+        model = MtpTransformer(config, initialize=False)
     shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
     if config.tie_embeddings:
         shapes.pop(TIED_NAME)

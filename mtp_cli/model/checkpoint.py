@@ -101,7 +101,7 @@ def empty_model(config: ModelConfig) -> MtpTransformer:
     """A model whose weights are allocated but not initialized, for loading: initializing a 1B-parameter
     model at random takes half a minute on a CPU, and every weight is overwritten anyway."""
     with torch.device("meta"):
-        model = MtpTransformer(config)
+        model = MtpTransformer(config, initialize=False)
     model = model.to_empty(device="cpu")
     if config.tie_embeddings:  # to_empty gives each module its own tensor
         model.output.weight = model.tok_embeddings.weight

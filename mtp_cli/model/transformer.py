@@ -27,7 +27,8 @@ class MtpOutput:
 
 
 class MtpTransformer(nn.Module):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, initialize: bool = True):
+        """`initialize=False` skips the random initialization, for a model whose weights are loaded."""
         super().__init__()
         self.config = config
         self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
@@ -38,7 +39,8 @@ class MtpTransformer(nn.Module):
         self.register_buffer("inv_freq", inverse_frequencies(config), persistent=False)
         if config.tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
-        self.reset_parameters()
+        if initialize:
+            self.reset_parameters()
 
     def reset_buffers(self) -> None:
         """Recompute what is not a weight (the rotary frequencies), e.g. after `to_empty`."""
