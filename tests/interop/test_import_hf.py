@@ -136,3 +136,23 @@ def test_import_of_an_n1_export_is_bit_identical(hf_model, tmp_path):
     assert not (tmp_path / "hf" / "mtp_heads.json").exists()
     import_model(tmp_path / "hf", tmp_path / "back")
     assert_same_checkpoint(ckpt, tmp_path / "back")
+
+
+def test_packed_rows_start_every_document_with_the_models_bos(hf_model, stdlib_json_dir, tmp_path):
+    import numpy as np
+
+    from mtp_cli.tokenize.reader import TokenizedData
+
+    name, _, _, ckpt = hf_model
+    tokenize_corpus(TokenizeConfig(out=tmp_path / "data", sources=[stdlib_json_dir], tokenizer=str(ckpt / "tokenizer.json"), seq_len=64, val_fraction=0.0, workers=1))
+    data = TokenizedData.open(tmp_path / "data")
+    train_split = data.split("train")
+    stream = np.concatenate([train_split.row(i) for i in range(len(train_split))])
+    stream = stream[: len(stream) - 64 + data.manifest["splits"]["train"]["last_row_tokens"]]  # drop the padding
+    bos = data.manifest["tokenizer"]["bos_id"]
+    ends = np.flatnonzero(stream == 256)  # EOS ends every document
+    assert len(ends) == data.manifest["splits"]["train"]["documents"]
+    if name.startswith(("llama", "mistral")):  # their tokenizers put <s> before every text
+        assert bos == 258 and stream[0] == bos and (stream[ends[:-1] + 1] == bos).all()
+    else:
+        assert bos is None and not (stream == 258).any()
