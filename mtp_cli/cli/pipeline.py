@@ -75,7 +75,7 @@ def check(
 ) -> None:
     """Check a recipe (every key and value) without running anything."""
     spec = _load(recipe, None, set_values)
-    runs = ", ".join(f"{name} ({c.preset}, {c.heads} heads)" for name, c in spec.runs.items())
+    runs = ", ".join(f"{name} ({spec.run_model(name)})" for name in spec.runs)
     generations = ", ".join(f"{g.name} ({g.config.mode})" for g in spec.generations) or "none"
     console.print(f"{recipe}: valid. runs: {runs}; generations: {generations}; eval: {'yes' if spec.eval else 'no'}", highlight=False)
 

@@ -181,8 +181,7 @@ class PipelineRunner:
             if result.status != "completed":
                 raise PipelineInterrupted(f"training stopped at step {result.step}; {result.checkpoint} was saved")
 
-        heads = f"{config.heads} head" + ("s" if config.heads != 1 else "")
-        detail = f"{config.preset}, {heads}" + (" (resuming)" if resume else "")
+        detail = self.spec.run_model(name) + (" (resuming)" if resume else "")
         self._run_step(step, detail, "resumed" if resume else "ran", work)
         self._mark_done(step, key, manifest)
 

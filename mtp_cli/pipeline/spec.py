@@ -92,6 +92,13 @@ class PipelineSpec:
     def report_folder(self) -> Path:
         return self.out / "report"
 
+    def run_model(self, run: str) -> str:
+        """What a run trains, in a few words: its preset, or the imported model it starts from."""
+        config = self.runs[run]
+        heads = f"{config.heads} head" + ("s" if config.heads != 1 else "")
+        start = "imported model" + (", trunk frozen" if config.freeze_trunk else "") if self.imported else config.preset
+        return f"{start}, {heads}"
+
     def generation_config(self, generation: GenerationSpec, run: str) -> Any:
         checkpoint, out = self.run_folder(run), self.samples_file(run, generation.name)
         return replace(generation.config, checkpoint=checkpoint, out=out)
