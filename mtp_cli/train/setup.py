@@ -11,7 +11,7 @@ from safetensors.torch import load_file
 
 from mtp_cli.artifacts import MtpError, sha256_file
 from mtp_cli.model import ModelConfig, MtpTransformer, build_config, read_checkpoint_config
-from mtp_cli.model.checkpoint import WEIGHTS_NAME, load_tensors
+from mtp_cli.model.checkpoint import WEIGHTS_NAME, empty_model, load_tensors
 from mtp_cli.tokenize.reader import SplitTokens, TokenizedData
 from mtp_cli.train.config import TrainConfig
 
@@ -101,11 +101,13 @@ def _config_from_checkpoint(config: TrainConfig, data: RunData) -> ModelConfig:
 def build_model(model_config: ModelConfig, config: TrainConfig, device: torch.device) -> MtpTransformer:
     """A fresh model (seeded), or one initialized from --init-from; the trunk frozen if asked."""
     torch.manual_seed(config.seed)
-    model = MtpTransformer(model_config)
-    if config.init_from is not None:
+    if config.init_from is not None:  # every weight comes from the checkpoint: no random init to pay for
         folder, info = read_checkpoint_config(config.init_from)
         source = ModelConfig.from_dict(info["model"])
+        model = empty_model(model_config)
         load_tensors(model, adapt_heads(load_file(str(folder / WEIGHTS_NAME)), source, model_config))
+    else:
+        model = MtpTransformer(model_config)
     if config.freeze_trunk:
         freeze_next_token_model(model)
     return model.to(device)
