@@ -69,3 +69,27 @@ def unembedding_matrix(model: MtpTransformer) -> torch.Tensor:
             kept = (key, weight.detach().t().contiguous())
         _TRANSPOSED[weight] = kept
     return kept[1]
+
+
+@torch.inference_mode()
+def sequence_logits(model: MtpTransformer, prompt: list[int], tokens: list[int]) -> torch.Tensor:
+    """Head 1's logits where each of `tokens` was decided, from one uncached forward of prompt +
+    tokens: (len(tokens), vocab). What the greedy contract (`mtp_cli.generate.speculative`) is
+    measured against."""
+    ids = torch.tensor([prompt + tokens], device=model.tok_embeddings.weight.device)
+    _, hidden = model.hidden_states(ids, heads=[0])
+    return decode_logits(model, hidden[0][0, len(prompt) - 1 : -1])
+
+
+def argmax_shortfall(logits: torch.Tensor, tokens: list[int]) -> torch.Tensor:
+    """(len(tokens),) how far each token's logit lies below the largest of its row: 0 for an argmax."""
+    picked = logits.gather(-1, torch.tensor(tokens, device=logits.device)[:, None]).squeeze(-1)
+    return logits.max(-1).values - picked
+
+
+def greedy_shortfall(model: MtpTransformer, prompt: list[int], tokens: list[int]) -> float:
+    """How far the worst of `tokens` (decoded greedily after `prompt`) lies below head 1's largest
+    logit in one uncached forward of the sequence: 0 when every one is the argmax there."""
+    if not tokens:
+        return 0.0
+    return float(argmax_shortfall(sequence_logits(model, prompt, tokens), tokens).max())
