@@ -31,7 +31,7 @@ from rich.table import Table  # noqa: E402
 from mtp_cli.tokenize import TokenizeConfig, tokenize_corpus  # noqa: E402
 from mtp_cli.tokenize.sources import iter_units, read_unit, resolve_sources  # noqa: E402
 from mtp_cli.tokenize.vocab import shipped_tokenizer_path  # noqa: E402
-from mtp_cli.tokenize.workers import default_workers  # noqa: E402
+from mtp_cli.artifacts import default_workers  # noqa: E402
 
 
 def load_documents(sources: list[str]) -> list[str]:

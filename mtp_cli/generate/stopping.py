@@ -11,18 +11,7 @@ import json
 
 from tokenizers import Tokenizer
 
-
-def _byte_level_table() -> dict[str, int]:
-    """ByteLevel's printable stand-in character -> the byte it stands for."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table, extra = {}, 0
-    for byte in range(256):
-        if byte in printable:
-            table[chr(byte)] = byte
-        else:
-            table[chr(256 + extra)] = byte
-            extra += 1
-    return table
+from mtp_cli.tokenize.vocab import byte_level_alphabet
 
 
 def token_bytes(tokenizer: Tokenizer) -> list[bytes]:
@@ -30,7 +19,7 @@ def token_bytes(tokenizer: Tokenizer) -> list[bytes]:
     vocab_size = tokenizer.get_vocab_size(with_added_tokens=True)
     special = {t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special}
     decoder = (json.loads(tokenizer.to_str()).get("decoder") or {}).get("type")
-    table = _byte_level_table() if decoder == "ByteLevel" else None
+    table = {char: byte for byte, char in enumerate(byte_level_alphabet())} if decoder == "ByteLevel" else None
     out = []
     for i in range(vocab_size):
         piece = tokenizer.id_to_token(i)
