@@ -34,22 +34,16 @@ difference) is a ceiling on the efficiency that no decoding code on these kernel
 
 from __future__ import annotations
 
-import sys
+import argparse
+import statistics
+import time
+from collections.abc import Callable
 
-# bench/tokenize.py would shadow the standard library's `tokenize` (imported by `inspect`) when a
-# script of this folder runs, because its folder comes first on sys.path: take that folder off.
-sys.path = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
+import torch
+from rich.console import Console
+from rich.table import Table
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-import torch  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from mtp_cli.generate import (  # noqa: E402
+from mtp_cli.generate import (
     SamplingParams,
     StopChecker,
     decode_plain,
@@ -58,18 +52,18 @@ from mtp_cli.generate import (  # noqa: E402
     load_model,
     token_bytes,
 )
-from mtp_cli.generate.forward import (  # noqa: E402
+from mtp_cli.generate.forward import (
     cached_forward,
     cached_hidden,
     decode_logits,
     greedy_shortfall,
     unembedding_matrix,
 )
-from mtp_cli.generate.prompts import from_dataset  # noqa: E402
-from mtp_cli.generate.rows import prefill  # noqa: E402
-from mtp_cli.generate.sampling import argmax_tokens  # noqa: E402
-from mtp_cli.generate.speculative import ARGMAX_TOLERANCE, DraftingHeads  # noqa: E402
-from mtp_cli.model import MtpTransformer  # noqa: E402
+from mtp_cli.generate.prompts import from_dataset
+from mtp_cli.generate.rows import prefill
+from mtp_cli.generate.sampling import argmax_tokens
+from mtp_cli.generate.speculative import ARGMAX_TOLERANCE, DraftingHeads
+from mtp_cli.model import MtpTransformer
 
 
 def synchronize(device: torch.device) -> None:

@@ -18,20 +18,15 @@ step times vary several-fold (mtp_cli/train/threads.py).
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
+import os
+import resource
+import statistics
+import subprocess
 import sys
-
-# bench/tokenize.py would shadow the standard library's `tokenize` (imported by `inspect`) while this
-# folder is first on sys.path: take it off.
-sys.path = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
+import time
 
 CONFIGS = [(1, "efficient"), (1, "naive"), (4, "efficient"), (4, "naive")]
 
