@@ -33,8 +33,8 @@ def at_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 
 def decode_logits(model: MtpTransformer, hidden: torch.Tensor) -> torch.Tensor:
     """`model.unembed(hidden)` for decoding: float32 logits (float64 for a float64 model) of (..., dim)
-    hidden states, every mode and every row through the same product. It runs in float32 even under autocast,
-    so argmax and softmax never see logits rounded to bf16, where near-ties become exact ties."""
+    hidden states, every mode and every row through the same product. It runs in float32 even under
+    autocast, so argmax and softmax never see logits rounded to bf16, where near-ties become ties."""
     with torch.autocast(hidden.device.type, enabled=False):
         normed = model.norm(hidden)
         matrix = unembedding_matrix(model)

@@ -37,9 +37,9 @@ from mtp_cli.model import MtpTransformer
 # How far below head 1's largest logit a token greedy decoding emits may lie, by the dtype the forward
 # computes in (bf16: under autocast), when that largest logit is taken from another forward of the same
 # tokens (one sequence, uncached). Plain greedy's 1-row and speculative decoding's K+1-row forwards sum
-# their products in different orders; these bound what that changes (BENCHMARKS.md, "Greedy and
-# speculative greedy").
-ARGMAX_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4, torch.bfloat16: 0.25}
+# their products in different orders; these are the bounds the contract states, far above the largest
+# shortfall measured (float32: none, bf16: 1.1e-3; BENCHMARKS.md, "Greedy and speculative greedy").
+ARGMAX_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-4, torch.bfloat16: 0.05}
 
 
 @dataclass
