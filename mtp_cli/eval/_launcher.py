@@ -478,7 +478,7 @@ def _classify(status: int, timed_out: bool, out_of_cpu: bool, result: dict, nonc
     return f"failed: exited before the tests finished (exit status {code})"
 
 
-class Launcher:
+class ProgramRunner:
     def __init__(self, settings: dict, facts: dict, private_dirs: list[str]):
         self.settings = settings
         self.uid = _sandbox_uid(settings)
@@ -577,7 +577,7 @@ def main() -> None:
     os.dup2(null, 1)
     os.close(null)
     facts, private_dirs = _isolate(settings)
-    launcher = Launcher(settings, facts, private_dirs)
+    launcher = ProgramRunner(settings, facts, private_dirs)
     if launcher.uid is not None:
         kill_uid(launcher.uid)  # a previous launcher with this pid may have left processes
     for name in PRELOAD:

@@ -98,7 +98,7 @@ def _check_name(name: Any, section: str) -> str:
 
 
 def _tokenize(recipe: dict[str, Any], out: Path) -> Any:
-    from mtp_cli.tokenize.pipeline import TokenizeConfig, validate_config
+    from mtp_cli.tokenize.corpus import TokenizeConfig, validate_config
 
     if "tokenize" not in recipe:
         raise MtpError("recipe has no 'tokenize' section", "add one: `tokenize: {tokenizer: bpe, seq_len: 256}`")

@@ -9,7 +9,7 @@ import pytest
 from helpers import mixed_prompts
 
 from mtp_cli.generate import SamplingParams, StopChecker, decode_speculative, token_bytes
-from mtp_cli.generate.output import Sample, totals
+from mtp_cli.generate.output import GeneratedSample, totals
 
 K = 3
 
@@ -37,5 +37,5 @@ def test_accepted_drafts_are_kept_tokens(loaded, stops):
         assert all(a >= b for a, b in zip(r.accepted, r.accepted[1:]))  # a draft needs the ones before it
         assert sum(r.accepted) <= len(r.tokens) - 1
     assert cut_inside_drafts > 0  # the case under test happened
-    summary = totals([Sample(str(i), 0, "", r) for i, r in enumerate(results)], len(results), 1.0, K)
+    summary = totals([GeneratedSample(str(i), 0, "", r) for i, r in enumerate(results)], len(results), 1.0, K)
     assert summary["accepted_draft_tokens"] <= summary["new_tokens"] - len(results)
