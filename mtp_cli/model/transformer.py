@@ -22,7 +22,7 @@ Rope = tuple[torch.Tensor, torch.Tensor]
 
 @dataclass
 class MtpOutput:
-    logits: torch.Tensor | None  # (batch, positions, len(heads), vocab), as `unembed` gives them; None when no head asked
+    logits: torch.Tensor | None  # (batch, positions, len(heads), vocab) in unembed's dtype; None: no head asked
     trunk: torch.Tensor  # (batch, seq, dim): the trunk's output for every input position
 
 
