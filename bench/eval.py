@@ -19,23 +19,18 @@ namespace; multiprocessing forks, so the worker processes see the patch). The ou
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import inspect
+import io
+import json
 import sys
+import tempfile
+import time
+from pathlib import Path
 
-# This file's folder also holds bench/tokenize.py, which would shadow the standard library's
-# `tokenize` (imported by linecache and inspect) when this runs as a script: take the folder off.
-sys.path = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import inspect  # noqa: E402
-import io  # noqa: E402
-import json  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from mtp_cli.eval import EvalConfig, SandboxConfig, default_workers, evaluate  # noqa: E402
-from mtp_cli.problems import load_problems  # noqa: E402
+from mtp_cli.eval import EvalConfig, SandboxConfig, default_workers, evaluate
+from mtp_cli.problems import load_problems
 
 TIMEOUT = 3.0
 

@@ -2,7 +2,8 @@
 
 For each batch size: tokens/s of `--mode greedy` and of `--mode speculative`, their ratio, the mean
 tokens decided per forward pass, and the efficiency (speed-up / tokens per forward: the share of the
-accepted length that turns into wall-clock speed). Asserts the two outputs are token-for-token equal.
+accepted length that turns into wall-clock speed). Asserts the greedy contract: the two outputs are
+token-for-token equal, or part only after a near-tie (`mtp_cli.generate.speculative`).
 Target: efficiency >= 0.9 at batch 1 and 16. Prompts: the first N HumanEval problems. Greedy and
 speculative alternate batch by batch, so a change in the machine's load hits both alike. With
 `--temperature T` (and `--top-p`) plain sampling is timed against speculative sampling instead, one
@@ -33,22 +34,16 @@ difference) is a ceiling on the efficiency that no decoding code on these kernel
 
 from __future__ import annotations
 
-import sys
+import argparse
+import statistics
+import time
+from collections.abc import Callable
 
-# bench/tokenize.py would shadow the standard library's `tokenize` (imported by `inspect`) when a
-# script of this folder runs, because its folder comes first on sys.path: take that folder off.
-sys.path = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
+import torch
+from rich.console import Console
+from rich.table import Table
 
-import argparse  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
-
-import torch  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from mtp_cli.generate import (  # noqa: E402
+from mtp_cli.generate import (
     SamplingParams,
     StopChecker,
     decode_plain,
@@ -57,17 +52,18 @@ from mtp_cli.generate import (  # noqa: E402
     load_model,
     token_bytes,
 )
-from mtp_cli.generate.forward import (  # noqa: E402
+from mtp_cli.generate.forward import (
     cached_forward,
     cached_hidden,
     decode_logits,
+    greedy_shortfall,
     unembedding_matrix,
 )
-from mtp_cli.generate.prompts import from_dataset  # noqa: E402
-from mtp_cli.generate.rows import prefill  # noqa: E402
-from mtp_cli.generate.sampling import argmax_tokens  # noqa: E402
-from mtp_cli.generate.speculative import DraftingHeads  # noqa: E402
-from mtp_cli.model import MtpTransformer  # noqa: E402
+from mtp_cli.generate.prompts import from_dataset
+from mtp_cli.generate.rows import prefill
+from mtp_cli.generate.sampling import argmax_tokens
+from mtp_cli.generate.speculative import ARGMAX_TOLERANCE, DraftingHeads
+from mtp_cli.model import MtpTransformer
 
 
 def synchronize(device: torch.device) -> None:
@@ -233,6 +229,7 @@ def main() -> None:
         pieces.add_column(column, justify="right")
 
     plain([0]), spec([0])  # warm-up
+    differing = 0
     for size in (int(s) for s in args.batch_sizes.split(",")):
         batches = [list(range(i, min(i + size, len(ids)))) for i in range(0, len(ids), size)]
         base, fast, t_base, t_fast, pre_base, pre_fast = [], [], 0.0, 0.0, 0.0, 0.0
@@ -243,8 +240,11 @@ def main() -> None:
             fast, t_fast = fast + results, t_fast + seconds
             pre_base += prefill_seconds(model, [ids[i] for i in batch], heads=1)
             pre_fast += prefill_seconds(model, [ids[i] for i in batch], heads=DraftingHeads(model, k).cached_heads)
-        if params.greedy:
-            assert [r.tokens for r in base] == [r.tokens for r in fast], "speculative output differs from greedy"
+        if params.greedy:  # outputs may part only after a near-tie: every token within the tolerance of the top
+            differ = [i for i, (a, b) in enumerate(zip(base, fast)) if a.tokens != b.tokens]
+            worst = max((greedy_shortfall(model, ids[i], r.tokens) for i in differ for r in (base[i], fast[i])), default=0.0)
+            assert worst <= ARGMAX_TOLERANCE[torch.float32], f"speculative output differs from greedy beyond a near-tie ({worst})"
+            differing += len(differ)
         tokens = sum(len(r.tokens) for r in fast)
         assert tokens == sum(len(r.tokens) for r in base)  # no stops, no EOS: every row decodes its whole budget
         per_forward = tokens / sum(r.forwards for r in fast)
@@ -265,7 +265,8 @@ def main() -> None:
                        f"{g / s:.0%}", f"{p['speculative drafts']:.2f}", f"{g / (s + p['speculative drafts']):.0%}",
                        f"{product_g:.2f} / {product_s:.2f}", f"{g / (g + product_s - product_g):.0%}")
     console.print(speed)
-    same = "outputs identical: yes" if params.greedy else (
+    same = ("outputs identical: yes" if not differing else f"outputs identical: {differing} rows differ, each after a "
+            f"near-tie (every token within {ARGMAX_TOLERANCE[torch.float32]:g} of head 1's top logit)") if params.greedy else (
         f"sampled at temperature {params.temperature}, top-p {params.top_p}: the same distribution, not the same tokens")
     console.print(f"{same}. Prefill: the prompts' forward, timed apart (the same work opens "
                   "every decode; 'without prefill' takes it out of both times).")

@@ -19,17 +19,13 @@ its peak memory at most 1.2x the weights (no second full copy).
 
 from __future__ import annotations
 
+import argparse
+import json
+import shutil
+import subprocess
 import sys
-
-# This folder also holds bench/tokenize.py, which would shadow the standard library's `tokenize`.
-sys.path = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-from pathlib import Path  # noqa: E402
+import tempfile
+from pathlib import Path
 
 LLAMA_32_1B = dict(
     vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_attention_heads=32, num_key_value_heads=8,

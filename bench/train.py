@@ -1,6 +1,7 @@
 """Training cost of n=4 against n=1, for both head orders: peak memory, step time, tokens/s, FLOPs.
 
     python bench/train.py                       # CPU: small preset, 32k vocabulary
+    python bench/train.py --bf16                # CPU under bf16 autocast, as training on CUDA runs
     python bench/train.py --device cuda --rows 8 --seq-len 2048
 
 Every configuration runs in a fresh process, so peak memory is that configuration's alone: on CPU
@@ -17,20 +18,15 @@ step times vary several-fold (mtp_cli/train/threads.py).
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import json
+import os
+import resource
+import statistics
+import subprocess
 import sys
-
-# bench/tokenize.py would shadow the standard library's `tokenize` (imported by `inspect`) while this
-# folder is first on sys.path: take it off.
-sys.path = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
-
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import resource  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
+import time
 
 CONFIGS = [(1, "efficient"), (1, "naive"), (4, "efficient"), (4, "naive")]
 
@@ -59,7 +55,8 @@ def worker(args: argparse.Namespace) -> dict:
     backward = backward_efficient if args.order == "efficient" else backward_naive
     scale = 1.0 / inputs.numel()
     cuda = device.type == "cuda"
-    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+    bf16 = cuda or args.bf16
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
 
     def step() -> float:
         if cuda:
@@ -103,6 +100,7 @@ def run_config(args: argparse.Namespace, heads: int, order: str) -> dict:
     command = [sys.executable, __file__, "--worker", "--heads", str(heads), "--order", order]
     for name in ("device", "preset", "vocab", "seq_len", "rows", "steps", "warmup", "threads"):
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
+    command += ["--bf16"] if args.bf16 else []
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{done.stderr}")
@@ -135,7 +133,7 @@ def report(args: argparse.Namespace, results: list[dict]) -> None:
     ref = results[0]
     table = Table(
         title=f"mtp train step: preset {args.preset}, vocab {args.vocab}, {args.rows}x{args.seq_len} tokens, "
-        f"{args.device}, fastest of {args.repeats} x {args.steps} steps"
+        f"{args.device} {'bf16 autocast' if args.bf16 or args.device.startswith('cuda') else 'fp32'}, fastest of {args.repeats} x {args.steps} steps"
     )
     for column in ("n", "order", "peak MB", "x n=1", "step MB", "x n=1", "step s", "x n=1", "tokens/s", "FLOP ratio"):
         table.add_column(column, justify="right")
@@ -331,6 +329,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of fresh processes, configurations interleaved")
     parser.add_argument("--threads", type=int, default=1, help="torch threads on the CPU (0: torch's default, one per core)")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast on the CPU too (always on CUDA)")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--heads", type=int, default=1, help=argparse.SUPPRESS)

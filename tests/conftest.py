@@ -13,6 +13,15 @@ from mtp_cli.tokenize.sources import stdlib_root
 SMALL_CORPUS = ("json", "email", "urllib")
 
 
+def pytest_terminal_summary(terminalreporter, config):
+    # The order is shuffled on every run (pyproject.toml); -q hides the header that names the seed.
+    if config.pluginmanager.hasplugin("random_order"):
+        from random_order.config import Config
+
+        seed = Config(config).seed
+        terminalreporter.write_line(f"test order: repeat it with --random-order-seed={seed}")
+
+
 @pytest.fixture(scope="session")
 def corpus_dirs() -> list[str]:
     return [str(stdlib_root() / name) for name in SMALL_CORPUS]

@@ -17,6 +17,7 @@ from mtp_cli.artifacts.names import (
     sidecar_path,
 )
 from mtp_cli.artifacts.errors import MtpError
+from mtp_cli.artifacts.machine import default_workers
 from mtp_cli.artifacts.progress import NullProgress, ProgressSink
 from mtp_cli.artifacts.hashing import sha256_bytes, sha256_file
 from mtp_cli.artifacts.manifest import (
@@ -36,6 +37,7 @@ __all__ = [
     "SIDECAR_SUFFIX",
     "FORMAT_VERSIONS",
     "MtpError",
+    "default_workers",
     "NullProgress",
     "ProgressSink",
     "atomic_write_bytes",

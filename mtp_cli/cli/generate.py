@@ -17,7 +17,7 @@ def generate(
     dataset: Optional[str] = typer.Option(None, help="Prompts of a benchmark: humaneval or mbpp (with its default stop sequences)."),
     prompts: Optional[Path] = typer.Option(None, help='JSONL of {"task_id", "prompt"} objects.'),
     prompt: Optional[str] = typer.Option(None, help="One prompt text (task_id \"prompt\")."),
-    mode: str = typer.Option("greedy", help="greedy, sample, or speculative (the extra heads draft, head 1 verifies; lossless)."),
+    mode: str = typer.Option("greedy", help="greedy, sample, or speculative (the extra heads draft, head 1 verifies: sampling's distribution exactly; greedy's tokens up to the first near-tie, each token within 1e-4 of head 1's top float32 logit, see README)."),
     num_samples: int = typer.Option(1, help="Samples per prompt (pass@k needs more than k; needs --temperature > 0)."),
     temperature: Optional[float] = typer.Option(None, help="Sampling temperature [default: 1.0 for sample, 0 (greedy) for speculative]."),
     top_p: float = typer.Option(1.0, help="Nucleus sampling: keep the smallest set of tokens holding this mass (1: off)."),

@@ -26,8 +26,10 @@ def report(
 
 
 def written_table(result) -> Table:
+    from mtp_cli.report.summary import plural
+
     read = result.read
-    counts = [_plural(read["runs"], "run"), _plural(read["samples"], "samples file"), _plural(read["evals"], "evaluation")]
+    counts = [plural(read["runs"], "run"), plural(read["samples"], "samples file"), plural(read["evals"], "evaluation")]
     table = Table(title=f"{result.out}: from {', '.join(counts)}")
     table.add_column("file", style="cyan", no_wrap=True)
     table.add_column("contents")
@@ -40,5 +42,3 @@ def written_table(result) -> Table:
     return table
 
 
-def _plural(n: int, noun: str) -> str:
-    return f"{n} {noun}{'s' * (n != 1)}"

@@ -393,7 +393,7 @@ def _kill_leftovers() -> int:
     return running or 0
 
 
-def _kill_uid(uid: int) -> None:
+def kill_uid(uid: int) -> None:
     """Kill every process of the sandbox uid, wherever it lives (leftovers of a killed launcher)."""
     pid = os.fork()
     if pid == 0:
@@ -478,7 +478,7 @@ def _classify(status: int, timed_out: bool, out_of_cpu: bool, result: dict, nonc
     return f"failed: exited before the tests finished (exit status {code})"
 
 
-class Launcher:
+class ProgramRunner:
     def __init__(self, settings: dict, facts: dict, private_dirs: list[str]):
         self.settings = settings
         self.uid = _sandbox_uid(settings)
@@ -541,7 +541,7 @@ class Launcher:
     def close(self) -> None:
         _kill_leftovers()
         if self.uid is not None:
-            _kill_uid(self.uid)
+            kill_uid(self.uid)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -577,9 +577,9 @@ def main() -> None:
     os.dup2(null, 1)
     os.close(null)
     facts, private_dirs = _isolate(settings)
-    launcher = Launcher(settings, facts, private_dirs)
+    launcher = ProgramRunner(settings, facts, private_dirs)
     if launcher.uid is not None:
-        _kill_uid(launcher.uid)  # a previous launcher with this pid may have left processes
+        kill_uid(launcher.uid)  # a previous launcher with this pid may have left processes
     for name in PRELOAD:
         __import__(name)
     facts["preloaded"] = ", ".join(PRELOAD)

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
 from typing import Callable, Hashable, Sequence
 
-from mtp_cli.artifacts import NullProgress, ProgressSink
+from mtp_cli.artifacts import NullProgress, ProgressSink, default_workers
 from mtp_cli.eval.sandbox import Launcher, RunResult, SandboxConfig
 
 Job = tuple[Hashable, str]  # (key, program)
 _DONE = object()
-
-
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _work(jobs: "queue.Queue[Job]", results: queue.Queue, config: SandboxConfig, stop: threading.Event, facts: list) -> None:

@@ -20,6 +20,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mtp_cli.eval._launcher import kill_uid  # standard library only, so the launcher can run it too
+
 LAUNCHER = Path(__file__).with_name("_launcher.py")
 GUARD_SECONDS = 10.0  # beyond the program timeout, for the launcher's own kill/reap/cleanup
 START_SECONDS = 30.0
@@ -64,18 +66,6 @@ def _launcher_env() -> dict[str, str]:
     threads = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
             "PYTHONDONTWRITEBYTECODE": "1", **threads}
-
-
-def kill_uid(uid: int) -> None:
-    """SIGKILL every process owned by `uid` (the leftovers of a launcher we had to kill)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            if os.stat(f"/proc/{entry}").st_uid == uid:
-                os.kill(int(entry), signal.SIGKILL)
-        except OSError:
-            pass
 
 
 class SandboxError(RuntimeError):

@@ -1,4 +1,5 @@
-"""`mtp generate`: KV-cached decoding, greedy or sampled, and lossless self-speculative decoding.
+"""`mtp generate`: KV-cached decoding, greedy or sampled, and self-speculative decoding (sampling
+exact, greedy up to near-ties: see `speculative`).
 
     from mtp_cli.generate import GenerateConfig, generate_samples
     manifest = generate_samples(GenerateConfig(checkpoint="RUN", out="samples.jsonl", dataset="humaneval",

@@ -8,6 +8,7 @@ forward returns hidden states (`MtpTransformer.hidden_states`) and the caller un
 from __future__ import annotations
 
 import torch
+from torch.utils.weak import WeakIdKeyDictionary
 
 from mtp_cli.model import KVCache, MtpTransformer
 
@@ -31,23 +32,64 @@ def at_positions(hidden: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
 
 
 def decode_logits(model: MtpTransformer, hidden: torch.Tensor) -> torch.Tensor:
-    """`model.unembed(hidden)` for decoding: float32 logits of (..., dim) hidden states, every mode and
-    every row through the same product, so greedy and speculative decoding see the same numbers."""
-    return (model.norm(hidden) @ unembedding_matrix(model)).float()
+    """`model.unembed(hidden)` for decoding: float32 logits (float64 for a float64 model) of (..., dim)
+    hidden states, every mode and every row through the same product. It runs in float32 even under
+    autocast, so argmax and softmax never see logits rounded to bf16, where near-ties become ties."""
+    with torch.autocast(hidden.device.type, enabled=False):
+        normed = model.norm(hidden)
+        matrix = unembedding_matrix(model)
+        dtype = torch.promote_types(torch.promote_types(normed.dtype, matrix.dtype), torch.float32)
+        return normed.to(dtype) @ matrix.to(dtype)
+
+
+# weight -> (its version, storage address, dtype, transposed copy). Keyed by the tensor's identity and
+# held weakly, so nothing is added to the model (its state, copies and pickles stay as they were) and
+# a copy goes away with its weights.
+_TRANSPOSED = WeakIdKeyDictionary()
 
 
 def unembedding_matrix(model: MtpTransformer) -> torch.Tensor:
-    """The unembedding as a (dim, vocab) matrix. On a CPU it is a contiguous copy, made once per
-    version of the weights: MKL multiplies a few rows by it faster than by the (vocab, dim) layout
-    training keeps (one thread, 32k x 128, out of cache: 0.91 against 1.32 ms for 4 rows, 1.03
-    against 1.57 for 7). A GPU's matrix products read either layout alike."""
+    """The unembedding as a (dim, vocab) matrix. Under no_grad or inference_mode on a CPU it is a
+    contiguous copy made once per version of the weights: MKL multiplies a few rows by it faster than
+    by the (vocab, dim) layout training keeps (one thread, 32k x 128, out of cache: 0.91 against
+    1.32 ms for 4 rows, 1.03 against 1.57 for 7). A GPU's matrix products read either layout alike.
+
+    The copy is rebuilt after an in-place update (the version counter), a replaced tensor or a
+    `.to()` (storage address, dtype), and is made outside inference mode, so a later grad-enabled
+    call never meets an inference tensor. With grad enabled the weight itself is used, so gradients
+    reach it exactly as through `model.unembed`. Inference-tensor weights keep no version count and
+    are never copied."""
     weight = model.output.weight
-    if weight.device.type != "cpu":
+    if weight.device.type != "cpu" or torch.is_grad_enabled() or weight.is_inference():
         return weight.t()
-    version = 0 if weight.is_inference() else weight._version  # bumped by every in-place update
-    kept = getattr(model, "_decoding_unembedding", None)
-    if kept is None or kept[0] is not weight or kept[1] != version:
-        with torch.no_grad():
-            kept = (weight, version, weight.t().contiguous())
-        model._decoding_unembedding = kept  # a plain attribute: not a parameter, not saved
-    return kept[2]
+    key = (weight._version, weight.data_ptr(), weight.dtype)  # any in-place update bumps _version
+    kept = _TRANSPOSED.get(weight)
+    if kept is None or kept[0] != key:
+        with torch.inference_mode(False), torch.no_grad():
+            kept = (key, weight.detach().t().contiguous())
+        _TRANSPOSED[weight] = kept
+    return kept[1]
+
+
+@torch.inference_mode()
+def sequence_logits(model: MtpTransformer, prompt: list[int], tokens: list[int]) -> torch.Tensor:
+    """Head 1's logits where each of `tokens` was decided, from one uncached forward of prompt +
+    tokens: (len(tokens), vocab). What the greedy contract (`mtp_cli.generate.speculative`) is
+    measured against."""
+    ids = torch.tensor([prompt + tokens], device=model.tok_embeddings.weight.device)
+    _, hidden = model.hidden_states(ids, heads=[0])
+    return decode_logits(model, hidden[0][0, len(prompt) - 1 : -1])
+
+
+def argmax_shortfall(logits: torch.Tensor, tokens: list[int]) -> torch.Tensor:
+    """(len(tokens),) how far each token's logit lies below the largest of its row: 0 for an argmax."""
+    picked = logits.gather(-1, torch.tensor(tokens, device=logits.device)[:, None]).squeeze(-1)
+    return logits.max(-1).values - picked
+
+
+def greedy_shortfall(model: MtpTransformer, prompt: list[int], tokens: list[int]) -> float:
+    """How far the worst of `tokens` (decoded greedily after `prompt`) lies below head 1's largest
+    logit in one uncached forward of the sequence: 0 when every one is the argmax there."""
+    if not tokens:
+        return 0.0
+    return float(argmax_shortfall(sequence_logits(model, prompt, tokens), tokens).max())

@@ -18,7 +18,7 @@ from mtp_cli.generate.rows import RowResult
 
 
 @dataclass
-class Sample:
+class GeneratedSample:
     task_id: str | int
     index: int  # which of the prompt's --num-samples
     completion: str
@@ -41,7 +41,7 @@ class Sample:
         return record
 
 
-def totals(samples: list[Sample], prompts: int, seconds: float, draft_heads: int) -> dict[str, Any]:
+def totals(samples: list[GeneratedSample], prompts: int, seconds: float, draft_heads: int) -> dict[str, Any]:
     """What the final table and the manifest report about a whole run."""
     tokens = sum(len(s.result.tokens) for s in samples)
     forwards = sum(s.result.forwards for s in samples)
@@ -71,7 +71,7 @@ def check_output_file(out: Path) -> None:
         raise MtpError(f"--out {out} names a manifest", "give the path of a .jsonl file")
 
 
-def write_samples(out: Path, samples: list[Sample], manifest: dict[str, Any], speculative: bool) -> None:
+def write_samples(out: Path, samples: list[GeneratedSample], manifest: dict[str, Any], speculative: bool) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     lines = (json.dumps(s.record(speculative), ensure_ascii=False) + "\n" for s in samples)
     atomic_write_text(out, "".join(lines))

@@ -16,7 +16,7 @@ from mtp_cli.model import KVCache, MtpTransformer
 class RowResult:
     tokens: list[int]  # the new tokens (EOS included when it ended the row)
     forwards: int  # forward passes the row took part in, the prefill included
-    accepted: list[int]  # per drafting head (heads 2, 3, ...): drafted tokens accepted
+    accepted: list[int]  # per drafting head (heads 2, 3, ...): accepted drafts the row kept
     drafted: int  # verification steps, i.e. tokens each drafting head proposed
     seconds: float  # from the batch's start to the row's end
 
@@ -40,20 +40,22 @@ class RowTracker:
         self.mask: torch.Tensor | None = None  # `active` as a tensor, rebuilt when a row ends
 
     def take(self, new_tokens: list[list[int]], accepted: list[int] | None = None) -> bool:
-        """Record one forward's new tokens per row; True once every row has ended."""
+        """Record one forward's new tokens per row; True once every row has ended. With `accepted`
+        (a verification step), a row's tokens are its accepted drafts followed by head 1's token."""
         for row, tokens in enumerate(new_tokens):
             if not self.active[row]:
                 continue
             self.forwards[row] += 1
-            if accepted is not None:
-                self.drafted[row] += 1
-                for head in range(accepted[row]):
-                    self.accepted[row][head] += 1
             keep = self.checker.feed(row, tokens)
-            if keep is None:
-                self.tokens[row] += tokens
-            else:
-                self.tokens[row] += tokens[:keep]
+            kept = len(tokens) if keep is None else keep
+            if accepted is not None:
+                # Only the drafts the completion keeps count: a limit, stop sequence or EOS may end
+                # the row inside the accepted drafts.
+                self.drafted[row] += 1
+                for head in range(min(accepted[row], kept)):
+                    self.accepted[row][head] += 1
+            self.tokens[row] += tokens[:kept]
+            if keep is not None:
                 self.active[row] = False
                 self.mask = None
                 self.seconds[row] = time.perf_counter() - self.started

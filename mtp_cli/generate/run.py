@@ -13,7 +13,7 @@ from tokenizers import Tokenizer
 from mtp_cli.artifacts import MtpError, NullProgress, ProgressSink, build_manifest, sha256_file
 from mtp_cli.generate.config import GenerateConfig
 from mtp_cli.generate.decode import decode_plain
-from mtp_cli.generate.output import Sample, check_output_file, totals, write_samples
+from mtp_cli.generate.output import GeneratedSample, check_output_file, totals, write_samples
 from mtp_cli.generate.prompts import Prompt, load_prompt_set
 from mtp_cli.generate.sampling import sample_seed
 from mtp_cli.generate.speculative import decode_speculative
@@ -110,7 +110,7 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
     params = config.sampling
 
     rows = [(p, s) for p in range(len(prompts)) for s in range(config.num_samples)]
-    samples: list[Sample] = []
+    samples: list[GeneratedSample] = []
     progress.phase("generating", total=len(prompts), unit="prompts")
     started = time.perf_counter()
     for first in range(0, len(rows), config.batch_size):
@@ -124,7 +124,7 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
             results = decode_plain(model, batch_ids, checker, params, seeds)
         for (p, s), result in zip(batch, results):
             completion = cut_at_stop(decode_continuation(loaded.tokenizer, ids[p][1:], result.tokens), stops)
-            samples.append(Sample(prompts[p].task_id, s, completion, result))
+            samples.append(GeneratedSample(prompts[p].task_id, s, completion, result))
         progress.advance(len(batch) / config.num_samples, tokens=sum(len(r.tokens) for r in results))
     seconds = time.perf_counter() - started
 

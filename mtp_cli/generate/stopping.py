@@ -11,18 +11,7 @@ import json
 
 from tokenizers import Tokenizer
 
-
-def _byte_level_table() -> dict[str, int]:
-    """ByteLevel's printable stand-in character -> the byte it stands for."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    table, extra = {}, 0
-    for byte in range(256):
-        if byte in printable:
-            table[chr(byte)] = byte
-        else:
-            table[chr(256 + extra)] = byte
-            extra += 1
-    return table
+from mtp_cli.tokenize.vocab import byte_level_alphabet
 
 
 SPACE_MARK = "\u2581"  # SentencePiece's "▁", which stands for a space in its pieces
@@ -41,7 +30,7 @@ def token_bytes(tokenizer: Tokenizer, model_vocab: int = 0) -> list[bytes]:
     vocab_size = max(tokenizer.get_vocab_size(with_added_tokens=True), model_vocab)
     special = {t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special}
     decoder = json.loads(tokenizer.to_str()).get("decoder") or {}
-    table = _byte_level_table() if decoder.get("type") == "ByteLevel" else None
+    table = {char: byte for byte, char in enumerate(byte_level_alphabet())} if decoder.get("type") == "ByteLevel" else None
     spaces_marked = SPACE_MARK in json.dumps(decoder, ensure_ascii=False)
     out = []
     for i in range(vocab_size):

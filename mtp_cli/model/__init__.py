@@ -7,7 +7,7 @@ Knows nothing of training or the CLI. Inference API (what `mtp generate` builds 
     # model is in eval mode on CPU; model.to("cuda"); wrap calls in torch.inference_mode()
 
     out = model(tokens)                       # tokens: (batch, seq) int64
-    out.logits                                # (batch, seq, n, vocab) float32; [..., i, :] is head i
+    out.logits                                # (batch, seq, n, vocab); [..., i, :] is head i
     out.trunk                                 # (batch, seq, dim) trunk output
 
     model(tokens, heads=[0], last=1).logits   # head 0 (next token) at the last position: (batch, 1, 1, vocab)
@@ -30,7 +30,8 @@ prefill, then `cache.truncate(per_row_lengths)`; padding beyond a row's length i
 Keys are stored in the dtype of the computation (bf16 under CUDA autocast).
 
 Lower-level pieces (training uses them): `model.trunk(tokens) -> h`, `model.head(i, h) -> hidden`,
-`model.unembed(hidden) -> float32 logits`.
+`model.unembed(hidden) -> logits` (in the computation's dtype: bf16 under autocast;
+`mtp_cli.generate.forward.decode_logits` gives decoding's float32 ones).
 """
 
 from mtp_cli.model.cache import KVCache

@@ -1,11 +1,12 @@
 """The model's shape: one dataclass, named presets, and `field=value` overrides.
 
-Layer accounting follows the method's released model code: `n_layers` counts every transformer block
-a token passes through on the next-token path, so at equal `n_layers` an n=1 and an n=4 model have the
-same parameter count. The trunk is the first `n_layers - n` blocks and each of the n heads is one
-block (head 1 included). `extra_heads_on_top` keeps the n=1 model whole (trunk of `n_layers - 1`
-blocks plus head 1) and adds the n - 1 extra heads on top, as in the paper's "+3 layers" variant;
-linear heads cost no block, so they always sit on top of that same trunk.
+Layer accounting follows the method's released model code: with transformer heads, `n_layers` counts
+every block of the model. The trunk is the first `n_layers - n` blocks and each of the n heads is one
+block (head 1 included), so at equal `n_layers` an n=1 and an n=4 model have the same parameter count,
+but the next-token path (trunk + head 1) is `n_layers - n + 1` blocks: 6 for `tiny` at n=1, 3 at n=4.
+`extra_heads_on_top` keeps the n=1 model whole (a trunk of `n_layers - 1` blocks plus head 1, so
+`n_layers` on the next-token path) and adds the n - 1 extra head blocks on top, as in the paper's
+"+3 layers" variant; linear heads cost no block, so they always sit on top of that same trunk.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ HEAD_TYPES = ("transformer", "linear")
 class ModelConfig:
     vocab_size: int = 32768
     dim: int = 128
-    n_layers: int = 6  # blocks on the next-token path: trunk + head 1 (see the module docstring)
+    n_layers: int = 6  # every block, trunk + n heads (extra heads on top or linear: trunk + head 1); see above
     n_heads: int = 4  # attention heads per block
     n_kv_heads: int | None = None  # grouped-query attention: key/value heads (None: n_heads)
     ffn_dim: int | None = None  # SwiGLU hidden size; None: 8/3 * dim rounded up to `multiple_of`

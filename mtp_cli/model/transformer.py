@@ -22,7 +22,7 @@ Rope = tuple[torch.Tensor, torch.Tensor]
 
 @dataclass
 class MtpOutput:
-    logits: torch.Tensor | None  # (batch, positions, len(heads), vocab), float32; None when no head asked
+    logits: torch.Tensor | None  # (batch, positions, len(heads), vocab) in unembed's dtype; None: no head asked
     trunk: torch.Tensor  # (batch, seq, dim): the trunk's output for every input position
 
 
@@ -130,8 +130,10 @@ class MtpTransformer(nn.Module):
         return module(h)
 
     def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
-        """Shared final norm and unembedding; logits in float32 for a stable softmax."""
-        return self.output(self.norm(hidden)).float()
+        """Shared final norm and unembedding. Logits come in the computation's dtype (bf16 under
+        autocast): a vocabulary-wide float32 copy would double their memory, so whoever takes a
+        softmax upcasts (the training loss chunk by chunk, decoding in `decode_logits`)."""
+        return self.output(self.norm(hidden))
 
     # ---- inference --------------------------------------------------------------------------
 

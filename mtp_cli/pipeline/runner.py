@@ -141,7 +141,7 @@ class PipelineRunner:
         self._mark_done(step, key, folder / MANIFEST_NAME)
 
     def tokenize(self) -> None:
-        from mtp_cli.tokenize.pipeline import is_current, tokenize_corpus
+        from mtp_cli.tokenize.corpus import is_current, tokenize_corpus
 
         config, step = self.spec.tokenize, "tokenize"
         manifest = config.out / MANIFEST_NAME

@@ -131,7 +131,7 @@ def _import(recipe: dict[str, Any]) -> ImportSettings | None:
 
 
 def _tokenize(recipe: dict[str, Any], out: Path, imported: Path | None) -> Any:
-    from mtp_cli.tokenize.pipeline import TokenizeConfig, validate_config
+    from mtp_cli.tokenize.corpus import TokenizeConfig, validate_config
 
     if "tokenize" not in recipe:
         raise MtpError("recipe has no 'tokenize' section", "add one: `tokenize: {tokenizer: bpe, seq_len: 256}`")

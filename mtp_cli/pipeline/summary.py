@@ -39,13 +39,13 @@ def _read(path: Path) -> dict[str, Any] | None:
 def _speedups(spec: PipelineSpec, run: str, names: list[str]) -> dict[str, float]:
     """Speculative tokens/s over plain decoding's, paired by `mtp report`'s rule (same checkpoint,
     prompts, sampling settings, device and batch size), so the table and the report agree."""
-    from mtp_cli.report.collect import read_samples
+    from mtp_cli.report.collect import read_samples_set
     from mtp_cli.report.measures import speedups
 
     sets = {}
     for name in names:
         path = spec.samples_file(run, name)
-        sets[name] = read_samples(path, json.loads(sidecar_path(path).read_text()))
+        sets[name] = read_samples_set(path, json.loads(sidecar_path(path).read_text()))
     by_path = {pair.speculative.path: pair.ratio for pair in speedups(list(sets.values()))}
     return {name: by_path[s.path] for name, s in sets.items() if s.path in by_path}
 

@@ -182,7 +182,7 @@ def _read(folder: Path, kind: str) -> Any:
         return read_run(folder)
     if kind == "eval":
         return read_eval(folder)
-    return read_samples(folder / SAMPLES_NAME, read_manifest(folder, "samples"))
+    return read_samples_set(folder / SAMPLES_NAME, read_manifest(folder, "samples"))
 
 
 def _samples_file(path: Path) -> SamplesSet:
@@ -194,7 +194,7 @@ def _samples_file(path: Path) -> SamplesSet:
     manifest = load_manifest_file(sidecar)
     if manifest["kind"] != "samples":
         raise MtpError(f"{sidecar} describes a '{manifest['kind']}' artifact, not samples", EXPECTED)
-    return read_samples(path, manifest)
+    return read_samples_set(path, manifest)
 
 
 # ---------------------------------------------------------------- reading them
@@ -208,7 +208,7 @@ def read_run(folder: Path) -> TrainingRun:
     return TrainingRun(folder, manifest, train, evals)
 
 
-def read_samples(path: Path, manifest: dict[str, Any]) -> SamplesSet:
+def read_samples_set(path: Path, manifest: dict[str, Any]) -> SamplesSet:
     if not path.is_file():
         raise MtpError(f"{path} is missing: its manifest is there but the samples are not", "rerun mtp generate")
     return SamplesSet(path, manifest, _read_jsonl(path), sha256_file(path))

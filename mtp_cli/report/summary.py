@@ -42,7 +42,7 @@ def render_summary(collected: Collected, figures: dict[str, str], skipped: dict[
 
 
 def _inputs_line(c: Collected) -> str:
-    parts = [_plural(len(c.runs), "training run"), _plural(len(c.samples), "samples file"), _plural(len(c.evals), "evaluation")]
+    parts = [plural(len(c.runs), "training run"), plural(len(c.samples), "samples file"), plural(len(c.evals), "evaluation")]
     return f"Read {', '.join(parts)}; `manifest.json` lists their paths and hashes."
 
 
@@ -145,7 +145,7 @@ def _input_name(manifest: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- numbers
 
 
-def _plural(n: int, noun: str) -> str:
+def plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'s' * (n != 1)}"
 
 

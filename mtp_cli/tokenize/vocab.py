@@ -56,7 +56,7 @@ class TokenizerSpec:
         return tokenizer
 
 
-def _byte_level_alphabet() -> list[str]:
+def byte_level_alphabet() -> list[str]:
     """The printable stand-in character ByteLevel uses for each byte 0..255, in byte order."""
     printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
     printable += list(range(ord("®"), ord("ÿ") + 1))
@@ -76,7 +76,7 @@ def _with_specials(tokenizer: Tokenizer) -> Tokenizer:
 
 
 def bytes_tokenizer() -> Tokenizer:
-    vocab = {char: byte for byte, char in enumerate(_byte_level_alphabet())}
+    vocab = {char: byte for byte, char in enumerate(byte_level_alphabet())}
     tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=[]))
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     tokenizer.decoder = decoders.ByteLevel()

@@ -62,11 +62,6 @@ def _work(unit: Unit) -> EncodedUnit:
     return _processor(unit)
 
 
-def default_workers() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def process_units(

@@ -3,7 +3,7 @@
 Components, one concept each: `config` (TrainConfig, what --resume may change), `data` (rows,
 shifted targets, sampler position), `objective` (the two backward orders), `schedule`, `optimizer`,
 `setup` (checks, model building, --init-from, --freeze-trunk), `checkpointing`, `metrics`,
-`evaluate`, `run_folder` (run manifest), and `trainer` (the loop).
+`validation` (per-head validation loss), `run_folder` (run manifest), and `trainer` (the loop).
 """
 
 from mtp_cli.train.config import TrainConfig

@@ -45,7 +45,7 @@ from mtp_cli.train.distributed import (
     join_process_group,
     leave_process_group,
 )
-from mtp_cli.train.evaluate import evaluate
+from mtp_cli.train.validation import validate
 from mtp_cli.train.metrics import MetricsLog
 from mtp_cli.train.mfu import device_peak_tflops, mfu
 from mtp_cli.train.objective import HeadSums, backward_efficient, backward_naive
@@ -273,7 +273,7 @@ class Trainer:
     def run_eval(self) -> None:
         if self.data.validation is None:
             return
-        sums = evaluate(self.model, self.data.validation, self.config.eval_tokens, self.config.micro_batch, self.device, self.autocast())
+        sums = validate(self.model, self.data.validation, self.config.eval_tokens, self.config.micro_batch, self.device, self.autocast())
         self.last_eval = {"event": "eval", "step": self.state.step, "split": "validation", "head_loss": sums.mean_loss(), "head_accuracy": sums.accuracy(), "tokens": int(sums.count[0])}
         self.metrics.write(self.last_eval)
         self.observer.on_eval(self.last_eval)

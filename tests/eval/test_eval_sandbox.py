@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
+import subprocess
+import sys
 import textwrap
 import time
 
@@ -55,9 +59,25 @@ def test_passing_and_failing_programs(launcher):
     assert launcher.run("assert True\nimport sys\nsys.stdout.write('done')\n").outcome == "passed"
 
 
+def host_addresses() -> list[str]:
+    """Loopback and, where a route exists, the address this machine reaches others from."""
+    addresses = ["127.0.0.1"]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect(("10.255.255.255", 1))  # no packet is sent: this only picks the outgoing address
+        addresses.append(probe.getsockname()[0])
+    return list(dict.fromkeys(addresses))
+
+
 def test_network_is_unreachable(launcher):
-    program = "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=0.5)\n"
-    assert launcher.run(program).outcome.startswith("failed: ")
+    # A server outside the sandbox, on this machine: a plain process reaches it (so the check can
+    # fail), a sandboxed program does not, on loopback or on the machine's own address.
+    with socket.create_server(("", 0)) as server:
+        port = server.getsockname()[1]
+        for address in host_addresses():
+            program = f"import socket\nsocket.create_connection(({address!r}, {port}), timeout=0.5).close()\n"
+            assert subprocess.run([sys.executable, "-c", program], timeout=30).returncode == 0, address
+            outcome = launcher.run(program).outcome
+            assert outcome.startswith("failed: ") and "Error" in outcome, (address, outcome)
     local = "import socket\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\nsocket.create_connection(s.getsockname(), timeout=0.5)\n"
     assert launcher.run(local).outcome.startswith("failed: ")
 

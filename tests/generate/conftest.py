@@ -34,6 +34,12 @@ def linear_heads_checkpoint(tmp_path_factory, tokenized_bpe, one_thread) -> Path
 
 
 @pytest.fixture(scope="session")
+def undertrained_checkpoint(tmp_path_factory, tokenized_bpe, one_thread) -> Path:
+    """As `checkpoint`, trained 4 steps only: head 1's logits lie close together, near-ties abound."""
+    return train_tiny(tokenized_bpe, tmp_path_factory.mktemp("ckpt") / "undertrained", heads=4, steps=4)
+
+
+@pytest.fixture(scope="session")
 def one_head_checkpoint(tmp_path_factory, tokenized_bpe, one_thread) -> Path:
     return train_tiny(tokenized_bpe, tmp_path_factory.mktemp("ckpt") / "one-head", heads=1, steps=1)
 

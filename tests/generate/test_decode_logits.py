@@ -30,12 +30,50 @@ def test_a_row_gets_the_same_logits_whatever_rows_come_with_it(loaded):
 
 def test_the_kept_copy_follows_the_weights(loaded):
     model = copy.deepcopy(loaded.model)
-    first = unembedding_matrix(model)
-    assert unembedding_matrix(model) is first  # kept, not rebuilt per call
     with torch.no_grad():
+        first = unembedding_matrix(model)
+        assert unembedding_matrix(model) is first  # kept, not rebuilt per call
         model.output.weight.mul_(2.0)  # an in-place update, as an optimizer step makes
+        hidden = torch.randn(2, model.config.dim)
+        torch.testing.assert_close(decode_logits(model, hidden), model.unembed(hidden), rtol=1e-5, atol=1e-5)
+        model.output.weight = torch.nn.Parameter(torch.zeros_like(model.output.weight))  # a replaced tensor
+        assert decode_logits(model, hidden).abs().max() == 0
+    assert set(model.state_dict()) == set(loaded.model.state_dict())
+
+
+def test_a_copy_made_while_decoding_leaves_training_calls_working(loaded):
+    # Decoding runs under inference_mode; a copy made there must not be an inference tensor that a
+    # later grad-enabled call saves for backward.
+    model = copy.deepcopy(loaded.model)
+    hidden = torch.randn(3, model.config.dim)
+    with torch.inference_mode():
+        decoded = decode_logits(model, hidden)
+    logits = decode_logits(model, hidden)  # grad enabled: the weight itself, as model.unembed uses it
+    logits.logsumexp(-1).sum().backward()
+    assert model.output.weight.grad is not None and model.output.weight.grad.abs().sum() > 0
+    torch.testing.assert_close(logits.detach(), decoded, rtol=1e-5, atol=1e-5)
+    with torch.inference_mode():
+        assert not unembedding_matrix(model).is_inference()
+
+
+def test_the_kept_copy_follows_a_dtype_change_and_stays_off_the_model(loaded):
+    model = copy.deepcopy(loaded.model)
+    attributes = set(vars(model))
     hidden = torch.randn(2, model.config.dim)
-    torch.testing.assert_close(decode_logits(model, hidden), model.unembed(hidden), rtol=1e-5, atol=1e-5)
-    model.output.weight = torch.nn.Parameter(torch.zeros_like(model.output.weight))  # a replaced tensor
-    assert decode_logits(model, hidden).abs().max() == 0
-    assert "_decoding_unembedding" not in model.state_dict()
+    with torch.no_grad():
+        decode_logits(model, hidden)
+        assert set(vars(model)) == attributes  # nothing added to the model: copies and pickles as before
+        model.double()  # the same Parameter object, new storage and dtype, same version
+        got = decode_logits(model, hidden.double())
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, model.output(model.norm(hidden.double())), rtol=1e-9, atol=1e-9)
+
+
+def test_under_bf16_autocast_decoding_logits_are_a_float32_product(loaded):
+    model = loaded.model
+    hidden = torch.randn(4, model.config.dim)
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        got = decode_logits(model, hidden)
+    assert got.dtype == torch.float32
+    with torch.inference_mode():
+        torch.testing.assert_close(got, decode_logits(model, hidden), rtol=1e-6, atol=1e-6)

@@ -1,4 +1,5 @@
-"""The contract: speculative greedy decoding gives exactly plain greedy's tokens."""
+"""Speculative greedy decoding gives plain greedy's tokens: exactly in float64 (no near-tie is that close),
+and up to near-ties in float32 (the contract, mtp_cli.generate.speculative)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import torch
 from helpers import checker, mixed_prompts
 
 from mtp_cli.generate import SamplingParams, decode_plain, decode_speculative
-from mtp_cli.generate.forward import at_positions, cached_hidden
+from mtp_cli.generate.forward import at_positions, cached_hidden, greedy_shortfall
+from mtp_cli.generate.speculative import ARGMAX_TOLERANCE
 
 GREEDY = SamplingParams()
 LIMIT = 40
@@ -76,12 +78,16 @@ def test_unbatched_speculative_equals_greedy(loaded, model64, prompts, greedy):
         assert plain.tokens == greedy[i]  # batched == unbatched for plain decoding too
 
 
-def test_float32_speculative_equals_greedy(loaded, prompts):
-    """The model as `mtp generate` runs it."""
+def test_float32_speculative_keeps_the_greedy_contract(loaded, prompts):
+    """The model as `mtp generate` runs it: greedy's tokens, or tokens that part from them only after
+    a near-tie (test_greedy_contract.py); float64 above leaves no room for one."""
     batch = prompts[:16]
     plain = decode_plain(loaded.model, batch, checker(loaded, 16, LIMIT), GREEDY)
     spec = decode_speculative(loaded.model, batch, checker(loaded, 16, LIMIT), GREEDY, 3)
-    assert [r.tokens for r in spec] == [r.tokens for r in plain]
+    for prompt, p, s in zip(batch, plain, spec):
+        if s.tokens != p.tokens:
+            assert greedy_shortfall(loaded.model, prompt, s.tokens) <= ARGMAX_TOLERANCE[torch.float32]
+            assert greedy_shortfall(loaded.model, prompt, p.tokens) <= ARGMAX_TOLERANCE[torch.float32]
 
 
 @torch.inference_mode()

@@ -56,6 +56,18 @@ def test_forward_shapes_and_head_selection():
     torch.testing.assert_close(picked[:, :, 1], out.logits[:, -3:, 0])
 
 
+def test_logits_come_in_the_computations_dtype():
+    # No vocabulary-wide float32 copy under autocast: the loss and decoding upcast where they need to.
+    model = MtpTransformer(small()).eval()
+    hidden = torch.randn(2, 5, 32)
+    with torch.no_grad():
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert model.unembed(hidden).dtype == torch.bfloat16
+            assert model(torch.zeros(1, 3, dtype=torch.long)).logits.dtype == torch.bfloat16
+        assert model.unembed(hidden).dtype == torch.float32
+        assert model.double().unembed(hidden.double()).dtype == torch.float64
+
+
 def test_heads_read_the_trunk_independently():
     """Changing head 3's weights changes only head 3's logits (the parallel architecture)."""
     torch.manual_seed(0)
@@ -130,3 +142,20 @@ def test_rms_norm_normalizes_in_float32_or_wider_and_returns_the_input_dtype():
         expected = (x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + 1e-5)).to(dtype) * norm.weight
         assert got.dtype == expected.dtype
         torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_the_docs_count_layers_as_the_code_does():
+    # n_layers counts every block; the next-token path (trunk + head 1) is n_layers - n + 1 of them.
+    import re
+    from pathlib import Path
+
+    import mtp_cli.model.config as config_module
+
+    depth = {n: build_config("tiny", {"n_future_tokens": n}).trunk_layers + 1 for n in (1, 4)}
+    assert depth == {1: 6, 4: 3}
+    assert build_config("tiny", {"n_future_tokens": 4}).total_blocks == build_config("tiny").n_layers
+    assert f"{depth[1]} for `tiny` at n=1, {depth[4]} at n=4" in config_module.__doc__
+    recipe = (Path(__file__).parents[2] / "pipelines" / "compare-heads.yaml").read_text()
+    said = re.search(r"next-token depth \((\d+) blocks for n=1, (\d+) for n=4", recipe.replace("\n# ", " "))
+    assert said and (int(said[1]), int(said[2])) == (depth[1], depth[4])
+    assert "Held equal: total parameters" in recipe

@@ -76,7 +76,10 @@ def test_greedy_and_speculative_samples_of_one_checkpoint_pair_up(work):
     collected = collect([work.greedy, work.speculative, work.evaluation])
     (pair,) = speedups(collected.samples)
     assert (pair.baseline.path, pair.speculative.path) == (work.greedy, work.speculative)
-    assert pair.ratio > 0
+    speed = {path: json.loads(path.with_name(path.name + ".manifest.json").read_text())["totals"]["tokens_per_second"]
+             for path in (work.greedy, work.speculative)}
+    assert pair.ratio == pytest.approx(speed[work.speculative] / speed[work.greedy], rel=1e-12)
+    assert speed[work.speculative] != speed[work.greedy]  # so an inverted ratio would show
     (evaluation,) = collected.evals
     assert evaluation.samples is not None and evaluation.samples.path == work.greedy  # matched by sha256
 

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mtp_cli.tokenize import TokenizeConfig, TokenizedData, tokenize_corpus
-from mtp_cli.tokenize.pipeline import is_validation
+from mtp_cli.tokenize.corpus import is_validation
 from mtp_cli.tokenize.vocab import decode_documents
 
 

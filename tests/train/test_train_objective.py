@@ -87,3 +87,26 @@ def test_frozen_next_token_model_gets_no_gradient():
     grads, sums = gradients(model, backward_efficient, inputs, targets, [1.0] * N)
     assert grads and all(name.startswith("extra_heads.") for name in grads)
     assert (sums.count > 0).all() and torch.isfinite(sums.loss).all()  # head 1 still measured
+
+
+@pytest.mark.parametrize("backward", [backward_efficient, backward_naive])
+def test_under_bf16_autocast_the_loss_gets_bf16_logits(backward, monkeypatch):
+    # The loss upcasts chunk by chunk; logits made float32 before it would be a vocabulary-wide copy.
+    import mtp_cli.train.objective as objective
+
+    seen = []
+    real = objective.cross_entropy
+
+    def spy(logits, targets):
+        seen.append(logits.dtype)
+        return real(logits, targets)
+
+    monkeypatch.setattr(objective, "cross_entropy", spy)
+    model = new_model()
+    inputs, targets = batch()
+    sums = HeadSums.zeros(N)
+    backward(model, inputs, targets, [1.0 / inputs.numel()] * N, sums, torch.autocast("cpu", dtype=torch.bfloat16))
+    assert seen == [torch.bfloat16] * N
+    _, exact = gradients(model, backward, inputs, targets, [1.0] * N)
+    torch.testing.assert_close(sums.loss, exact.loss, rtol=2e-2, atol=0)  # the same loss, to bf16's precision
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())

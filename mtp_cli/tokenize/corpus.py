@@ -12,6 +12,7 @@ from typing import Iterator
 
 from mtp_cli.artifacts import (
     MtpError,
+    default_workers,
     NullProgress,
     ProgressSink,
     build_manifest,
@@ -32,7 +33,7 @@ from mtp_cli.tokenize.sources import (
     iter_units,
     resolve_sources,
 )
-from mtp_cli.tokenize.workers import ReadSettings, default_workers, process_units
+from mtp_cli.tokenize.workers import ReadSettings, process_units
 
 SPLITS = ("train", "validation")
 DEFAULT_TEXT_FIELD = "text"

@@ -13,7 +13,7 @@ from mtp_cli.train.objective import HeadSums, head_loss
 
 
 @torch.no_grad()
-def evaluate(
+def validate(
     model: MtpTransformer,
     split: SplitTokens,
     max_tokens: int,

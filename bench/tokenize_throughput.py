@@ -7,31 +7,25 @@ hashing Arrow shards). Target: mtp at least 0.8x the baseline's MB/s. `encode_ba
 mtp uses) is shown too, for a like-for-like view. Also shows scaling from 1
 worker to all.
 
-    python bench/tokenize.py [SOURCE_DIR] [--tokenizer PATH|bytes] [--repeat N]
+    python bench/tokenize_throughput.py [SOURCE_DIR] [--tokenizer PATH|bytes] [--repeat N]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
 
-# This file's name shadows the standard library's `tokenize` (which `inspect` and `linecache` import)
-# when it runs as a script, because its folder comes first on sys.path: take that folder off.
-sys.path = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
+from rich.console import Console
+from rich.table import Table
 
-import argparse  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from mtp_cli.tokenize import TokenizeConfig, tokenize_corpus  # noqa: E402
-from mtp_cli.tokenize.sources import iter_units, read_unit, resolve_sources  # noqa: E402
-from mtp_cli.tokenize.vocab import shipped_tokenizer_path  # noqa: E402
-from mtp_cli.tokenize.workers import default_workers  # noqa: E402
+from mtp_cli.tokenize import TokenizeConfig, tokenize_corpus
+from mtp_cli.tokenize.sources import iter_units, read_unit, resolve_sources
+from mtp_cli.tokenize.vocab import shipped_tokenizer_path
+from mtp_cli.artifacts import default_workers
 
 
 def load_documents(sources: list[str]) -> list[str]:
