@@ -1,22 +1,35 @@
-"""Each architecture built, saved and imported once per test session."""
+"""Each architecture built, saved and imported at most once per test session, whatever the test order
+(the suite runs shuffled: a parametrized session fixture would be rebuilt at every switch)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from hf_models import ARCHITECTURES, build_hf_model
+from hf_models import Memo, build_hf_model
 from mtp_cli.interop import import_model
 
 
-@pytest.fixture(scope="session", params=sorted(ARCHITECTURES))
-def hf_model(request, tmp_path_factory):
-    """(architecture name, the transformers model, its saved folder, the imported checkpoint folder)."""
-    root = tmp_path_factory.mktemp(request.param)
-    model = build_hf_model(request.param, root / "hf")
-    import_model(root / "hf", root / "ckpt")
-    return request.param, model, root / "hf", root / "ckpt"
+@dataclass
+class HFModel:
+    name: str
+    reference: Any  # the transformers model
+    folder: Path  # its save_pretrained folder
+    checkpoint: Path  # what mtp import made of it
+
+
+@pytest.fixture(scope="session")
+def hf_models(tmp_path_factory) -> Memo:
+    def make(name: str) -> HFModel:
+        root = tmp_path_factory.mktemp(name)
+        reference = build_hf_model(name, root / "hf")
+        import_model(root / "hf", root / "ckpt")
+        return HFModel(name, reference, root / "hf", root / "ckpt")
+
+    return Memo(make)
 
 
 @pytest.fixture(scope="session")

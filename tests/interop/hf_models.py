@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from tokenizers import processors
@@ -65,3 +66,15 @@ def build_hf_model(name: str, folder: Path, seed: int = 0, **changes):
     )
     tokenizer.save_pretrained(folder)
     return model
+
+
+class Memo:
+    """Values made on first use, one per key: session fixtures that any test order reuses."""
+
+    def __init__(self, make: Callable[[str], Any]):
+        self.make, self.made = make, {}
+
+    def __call__(self, key: str) -> Any:
+        if key not in self.made:
+            self.made[key] = self.make(key)
+        return self.made[key]

@@ -15,8 +15,11 @@ from mtp_cli.generate.stopping import StopChecker
 from mtp_cli.interop import export_model, import_model
 from mtp_cli.model import load_checkpoint
 from mtp_cli.tokenize import TokenizeConfig, tokenize_corpus
+from hf_models import ARCHITECTURES, Memo
 from mtp_cli.train import train
 from train_helpers_interop import draft_config
+
+ARCHS = pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 
 PROMPTS = ["def add(a, b):\n", "import os\nclass Path", "for i in range(10):\n    ", "x = [1, 2, 3]\nprint("]
 GREEDY = SamplingParams(temperature=0.0, top_p=1.0, top_k=0)
@@ -31,8 +34,10 @@ def encoded(ckpt, prompts=PROMPTS) -> list[list[int]]:
     return encode_prompts(loaded, [Prompt(i, p) for i, p in enumerate(prompts)], 256)
 
 
-def test_logits_equal_transformers(hf_model):
-    name, reference, _, ckpt = hf_model
+@ARCHS
+def test_logits_equal_transformers(arch, hf_models):
+    m = hf_models(arch)
+    name, reference, ckpt = m.name, m.reference, m.checkpoint
     model, config, _ = load_checkpoint(ckpt)
     tokens = torch.randint(0, 258, (2, min(config.max_seq_len, 90)), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -42,10 +47,11 @@ def test_logits_equal_transformers(hf_model):
     assert (ours - expected).abs().max().item() < 1e-4, name
 
 
-def test_prompts_start_as_the_tokenizer_starts_them(hf_model):
+@ARCHS
+def test_prompts_start_as_the_tokenizer_starts_them(arch, hf_models):
     from transformers import AutoTokenizer
 
-    _, _, folder, ckpt = hf_model
+    folder, ckpt = hf_models(arch).folder, hf_models(arch).checkpoint
     theirs = AutoTokenizer.from_pretrained(folder)
     ours = encoded(ckpt)
     for prompt, ids in zip(PROMPTS, ours):
@@ -55,8 +61,9 @@ def test_prompts_start_as_the_tokenizer_starts_them(hf_model):
         assert ids == expected
 
 
-def test_greedy_equals_transformers_generate(hf_model):
-    _, reference, _, ckpt = hf_model
+@ARCHS
+def test_greedy_equals_transformers_generate(arch, hf_models):
+    reference, ckpt = hf_models(arch).reference, hf_models(arch).checkpoint
     model, _, _ = load_checkpoint(ckpt)
     prompts = encoded(ckpt)
     new = 24
@@ -67,10 +74,12 @@ def test_greedy_equals_transformers_generate(hf_model):
         assert result.tokens == out[0, len(ids):].tolist()
 
 
-def test_export_loads_in_transformers_with_equal_logits(hf_model, tmp_path):
+@ARCHS
+def test_export_loads_in_transformers_with_equal_logits(arch, hf_models, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    _, reference, folder, ckpt = hf_model
+    m = hf_models(arch)
+    reference, folder, ckpt = m.reference, m.folder, m.checkpoint
     export_model(ckpt, tmp_path / "hf")
     loaded = AutoModelForCausalLM.from_pretrained(tmp_path / "hf").eval()
     tokens = torch.randint(0, 258, (2, 48), generator=torch.Generator().manual_seed(1))
@@ -97,17 +106,22 @@ def assert_same_checkpoint(a, b):
 
 
 @pytest.fixture(scope="session")
-def drafted(hf_model, stdlib_json_dir, tmp_path_factory):
-    """The imported model with 3 extra heads trained on a frozen next-token model (Medusa-1 style)."""
-    name, _, _, ckpt = hf_model
-    root = tmp_path_factory.mktemp(f"drafted-{name}")
-    tokenize_corpus(TokenizeConfig(out=root / "data", sources=[stdlib_json_dir], tokenizer=str(ckpt / "tokenizer.json"), seq_len=64, val_fraction=0.1, workers=1))
-    train(draft_config(root / "data", root / "run", ckpt))
-    return ckpt, root / "run" / "checkpoints" / (root / "run" / "checkpoints" / "latest").read_text().strip()
+def drafted(hf_models, stdlib_json_dir, tmp_path_factory):
+    """(imported, trained) per architecture: the imported model with 3 extra heads trained on the
+    frozen next-token model (Medusa-1 style)."""
+    def make(arch: str):
+        ckpt = hf_models(arch).checkpoint
+        root = tmp_path_factory.mktemp(f"drafted-{arch}")
+        tokenize_corpus(TokenizeConfig(out=root / "data", sources=[stdlib_json_dir], tokenizer=str(ckpt / "tokenizer.json"), seq_len=64, val_fraction=0.1, workers=1))
+        train(draft_config(root / "data", root / "run", ckpt))
+        return ckpt, root / "run" / "checkpoints" / (root / "run" / "checkpoints" / "latest").read_text().strip()
+
+    return Memo(make)
 
 
-def test_frozen_trunk_draft_heads_keep_the_model_and_decode_losslessly(drafted):
-    imported, trained = drafted
+@ARCHS
+def test_frozen_trunk_draft_heads_keep_the_model_and_decode_losslessly(arch, drafted):
+    imported, trained = drafted(arch)
     before, after = tensors_of(imported), tensors_of(trained)
     extra = [n for n in after if n.startswith("extra_heads.")]
     assert len({n.split(".")[1] for n in extra}) == 3
@@ -122,28 +136,31 @@ def test_frozen_trunk_draft_heads_keep_the_model_and_decode_losslessly(drafted):
     assert [r.tokens for r in speculative] == [r.tokens for r in greedy]
 
 
-def test_export_then_import_is_bit_identical_heads_included(drafted, tmp_path):
-    _, trained = drafted
+@ARCHS
+def test_export_then_import_is_bit_identical_heads_included(arch, drafted, tmp_path):
+    _, trained = drafted(arch)
     export_model(trained, tmp_path / "hf")
     assert (tmp_path / "hf" / "mtp_heads.safetensors").is_file()
     import_model(tmp_path / "hf", tmp_path / "back")
     assert_same_checkpoint(trained, tmp_path / "back")
 
 
-def test_import_of_an_n1_export_is_bit_identical(hf_model, tmp_path):
-    _, _, _, ckpt = hf_model
+@ARCHS
+def test_import_of_an_n1_export_is_bit_identical(arch, hf_models, tmp_path):
+    ckpt = hf_models(arch).checkpoint
     export_model(ckpt, tmp_path / "hf")
     assert not (tmp_path / "hf" / "mtp_heads.json").exists()
     import_model(tmp_path / "hf", tmp_path / "back")
     assert_same_checkpoint(ckpt, tmp_path / "back")
 
 
-def test_packed_rows_start_every_document_with_the_models_bos(hf_model, stdlib_json_dir, tmp_path):
+@ARCHS
+def test_packed_rows_start_every_document_with_the_models_bos(arch, hf_models, stdlib_json_dir, tmp_path):
     import numpy as np
 
     from mtp_cli.tokenize.reader import TokenizedData
 
-    name, _, _, ckpt = hf_model
+    name, ckpt = arch, hf_models(arch).checkpoint
     tokenize_corpus(TokenizeConfig(out=tmp_path / "data", sources=[stdlib_json_dir], tokenizer=str(ckpt / "tokenizer.json"), seq_len=64, val_fraction=0.0, workers=1))
     data = TokenizedData.open(tmp_path / "data")
     train_split = data.split("train")
