@@ -126,3 +126,24 @@ def test_the_cli_writes_a_folder_tokenize_reads(tmp_path, capsys):
     manifest = json.loads((tmp_path / "data" / "manifest.json").read_text())
     assert manifest["splits"]["train"]["documents"] + manifest["splits"]["validation"]["documents"] == 500
     assert main(["synth", "polynomials", "--out", str(out)]) == 2  # exists: refused without --overwrite
+
+
+def test_exact_match_scoring_on_hand_made_predictions(tmp_path, capsys):
+    from mtp_cli.eval.exact import ExactConfig, evaluate_exact
+
+    out = tmp_path / "poly"
+    write_polynomials(PolynomialSettings(out=out, train_problems=50, test_problems=2, train_max_operations=1, test_max_operations=2))
+    problems = [json.loads(line) for line in (out / "test.jsonl").read_text().splitlines()]
+    # m=1: one right (with a second line after it), one wrong; m=2: one right with spaces, one missing its answer
+    completions = [problems[0]["answer"] + "\n(x + 1)=", "7x", f"  {problems[2]['answer']} ", ""]  # 7x: never a value
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": c}) + "\n" for p, c in zip(problems, completions)))
+    summary = evaluate_exact(ExactConfig(samples, out / "test.jsonl", tmp_path / "eval"))
+    assert summary["accuracy_per_difficulty"] == {"1": 0.5, "2": 0.5} and summary["accuracy"] == 0.5
+    assert summary["accuracy_in_domain"] == 0.5 and summary["in_domain_up_to"] == 1
+    results = [json.loads(line) for line in (tmp_path / "eval" / "results.jsonl").read_text().splitlines()]
+    assert [r["passed"] for r in results] == [True, False, True, False]
+    assert main(["eval", "exact", str(samples), "--problems", str(out / "test.jsonl"), "--out", str(tmp_path / "eval2")]) == 0
+    assert "50.0%" in capsys.readouterr().out
+    samples.write_text(json.dumps({"task_id": "nope", "completion": "0"}) + "\n")
+    assert main(["eval", "exact", str(samples), "--problems", str(out / "test.jsonl"), "--out", str(tmp_path / "eval3")]) == 2
