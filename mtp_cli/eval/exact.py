@@ -1,8 +1,9 @@
 """`evaluate_exact`: answers scored by exact match, per difficulty (the synthetic tasks of `mtp synth`).
 
 A problems file holds `{"task_id", "prompt", "answer"}` lines and optionally a difficulty field
-(`operations` for polynomials). A sample is right when its completion, up to the first newline and
-without surrounding spaces, is the answer. The output folder has the layout of `mtp eval pass@k`:
+(`operations` for polynomials) and `"match": "prefix"`. A sample is right when its completion, up to
+the first newline and without surrounding spaces, is the answer; with `"match": "prefix"` (induction:
+the answer continues a word) when the completion starts with the answer. The output folder has the layout of `mtp eval pass@k`:
 `results.jsonl` (one line per sample: the sample's own fields, `prediction`, `answer`, `passed`),
 `summary.json` (accuracy overall, per difficulty, in and out of the training domain) and
 `manifest.json`.
@@ -62,7 +63,9 @@ def _read_jsonl(path: Path, required: tuple[str, ...], what: str) -> list[dict[s
     return rows
 
 
-def prediction(completion: str) -> str:
+def prediction(completion: str, problem: dict[str, Any]) -> str:
+    if problem.get("match") == "prefix":
+        return completion[: len(problem["answer"])]
     return completion.split("\n", 1)[0].strip()
 
 
@@ -75,7 +78,7 @@ def score(samples: list[dict[str, Any]], problems: dict[str, dict[str, Any]], in
     results, per_difficulty = [], defaultdict(list)
     for sample in samples:
         problem = problems[str(sample["task_id"])]
-        guess = prediction(sample["completion"])
+        guess = prediction(sample["completion"], problem)
         passed = guess == problem["answer"]
         results.append({**sample, "prediction": guess, "answer": problem["answer"], "passed": passed, "difficulty": _difficulty(problem)})
         per_difficulty[_difficulty(problem)].append(passed)

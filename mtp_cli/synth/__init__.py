@@ -7,6 +7,6 @@ Each task writes `train.jsonl` ({"text"}: what `mtp tokenize` reads), `test.json
 "prompt", "answer", ...}: what `mtp generate --prompts` reads) and `manifest.json` (kind "synthetic").
 """
 
-from mtp_cli.synth.write import PolynomialSettings, write_polynomials
+from mtp_cli.synth.write import InductionSettings, PolynomialSettings, write_induction, write_polynomials
 
-__all__ = ["PolynomialSettings", "write_polynomials"]
+__all__ = ["InductionSettings", "PolynomialSettings", "write_induction", "write_polynomials"]
