@@ -41,3 +41,22 @@ def test_prefix_scoring_on_hand_made_predictions(tmp_path, capsys):
     assert summary["accuracy"] == 1 / 3
     assert main(["synth", "induction", "--out", str(tmp_path / "cli"), "--train-stories", "50", "--test-stories", "3"]) == 0
     assert "induction" in capsys.readouterr().out
+
+
+def test_the_report_draws_accuracy_per_difficulty(tmp_path):
+    from mtp_cli.report import ReportConfig, write_report
+    from mtp_cli.synth import PolynomialSettings, write_polynomials
+
+    write_polynomials(PolynomialSettings(out=tmp_path / "poly", train_problems=20, test_problems=3, train_max_operations=2, test_max_operations=4))
+    problems = [json.loads(line) for line in (tmp_path / "poly" / "test.jsonl").read_text().splitlines()]
+    for name, right in (("n1", {1}), ("n2", {1, 2, 3})):  # n2 answers more difficulties right
+        samples = tmp_path / f"{name}.jsonl"
+        samples.write_text("".join(json.dumps({"task_id": p["task_id"], "completion": p["answer"] if p["operations"] in right else "7x"}) + "\n" for p in problems))
+        evaluate_exact(ExactConfig(samples, tmp_path / "poly" / "test.jsonl", tmp_path / "evals" / name))
+    result = write_report(ReportConfig(inputs=[tmp_path / "evals"], out=tmp_path / "report"))
+    assert "accuracy.png" in result.figures
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    assert "## Exact-match accuracy" in summary and "## pass@k" not in summary
+    rows = [line for line in summary.splitlines() if line.startswith("| n")]
+    assert any("| 100.0% | 100.0% | 100.0% | 0.0% |" in r and r.startswith("| n2") for r in rows), rows
+    assert any(r.startswith("| n1") and "| 100.0% | 0.0% | 0.0% | 0.0% |" in r for r in rows), rows
