@@ -23,6 +23,7 @@ FORMAT_VERSIONS: dict[str, int] = {
     "checkpoint": 1,
     "samples": 1,
     "export": 1,
+    "synthetic": 1,
     "eval": 1,
     "report": 1,
     "pipeline": 1,

@@ -14,7 +14,7 @@ import typer
 
 from mtp_cli.artifacts import MtpError
 from mtp_cli.cli import eval as eval_cli
-from mtp_cli.cli import generate, info, interop, pipeline, report, tokenize, train
+from mtp_cli.cli import generate, info, interop, pipeline, report, synth, tokenize, train
 from mtp_cli.cli.console import err_console
 
 app = typer.Typer(
@@ -35,6 +35,7 @@ app.add_typer(pipeline.app, name="pipeline")
 app.command("report")(report.report)
 app.command("import")(interop.import_command)
 app.command("export")(interop.export_command)
+app.add_typer(synth.app, name="synth")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,7 @@ from rich.table import Table
 from mtp_cli.artifacts import MtpError, is_mtp_artifact
 from mtp_cli.cli.console import RichProgress, console
 
-app = typer.Typer(help="Measure code samples: pass@k in a sandbox.", no_args_is_help=True)
+app = typer.Typer(help="Measure samples: pass@k of code in a sandbox, or exact-match accuracy.", no_args_is_help=True)
 
 
 def parse_ks(text: str) -> list[int]:
@@ -77,6 +77,33 @@ def pass_at_k(
     console.print(run_line(summary, cfg.out), highlight=False)
     for note in summary["notes"]:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+@app.command("exact")
+def exact(
+    samples: Path = typer.Argument(..., help="Samples JSONL written by mtp generate --prompts PROBLEMS."),
+    problems: Path = typer.Option(..., "--problems", help="The problems JSONL ({task_id, prompt, answer}), e.g. mtp synth's test.jsonl."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder: results.jsonl, summary.json, manifest.json."),
+    in_domain_up_to: Optional[int] = typer.Option(None, help="Difficulties up to this were trained on [default: from the problems' synth manifest]."),
+    overwrite: bool = typer.Option(False, help="Replace an existing evaluation at --out."),
+) -> None:
+    """Exact-match accuracy per difficulty: the answer is the completion's first line.
+
+    Example: mtp eval exact poly.jsonl --problems data/poly-text/test.jsonl --out eval/poly
+    """
+    from mtp_cli.eval.exact import ExactConfig, evaluate_exact
+
+    summary = evaluate_exact(ExactConfig(samples, problems, out, in_domain_up_to, overwrite))
+    table = Table(title=f"{samples}: exact match")
+    table.add_column("difficulty", style="cyan")
+    table.add_column("accuracy", justify="right")
+    for difficulty, accuracy in summary["accuracy_per_difficulty"].items():
+        table.add_row(difficulty, f"{100 * accuracy:.1f}%")
+    table.add_row("all", f"{100 * summary['accuracy']:.1f}%")
+    for name in ("in_domain", "out_of_domain"):
+        if summary.get(f"accuracy_{name}") is not None:
+            table.add_row(name.replace("_", " "), f"{100 * summary[f'accuracy_{name}']:.1f}%")
+    console.print(table)
 
 
 def summary_table(summary: dict) -> Table:

@@ -140,6 +140,22 @@ class PipelineRunner:
         self._run_step(step, f"{settings.src}", "ran", work)
         self._mark_done(step, key, folder / MANIFEST_NAME)
 
+    def synthesize(self) -> None:
+        from mtp_cli.synth import write_induction, write_polynomials
+
+        synth, folder, step = self.spec.synth, self.spec.synth_folder, "synth"
+        key = markers.step_key({"task": synth.task, **_settings(synth.settings, "out", "overwrite")}, [])
+        if self._skip_if_done(step, key, folder / MANIFEST_NAME):
+            return
+        write = write_polynomials if synth.task == "polynomials" else write_induction
+
+        def work() -> None:
+            with self.reporter.progress() as progress:
+                write(synth.settings, progress)
+
+        self._run_step(step, synth.task, "ran", work)
+        self._mark_done(step, key, folder / MANIFEST_NAME)
+
     def tokenize(self) -> None:
         from mtp_cli.tokenize.corpus import is_current, tokenize_corpus
 
@@ -196,7 +212,10 @@ class PipelineRunner:
             return False
         config = self.spec.generation_config(generation, run)
         manifest = sidecar_path(config.out)
-        key = markers.step_key(_settings(config, "checkpoint", "out", "device"), [self.spec.run_folder(run) / MANIFEST_NAME])
+        inputs = [self.spec.run_folder(run) / MANIFEST_NAME]
+        if self.spec.synth is not None:  # the test problems are an input of their own
+            inputs.append(self.spec.synth_folder / "test.jsonl")
+        key = markers.step_key(_settings(config, "checkpoint", "out", "device"), inputs)
         if self._skip_if_done(step, key, manifest):
             return True
 
@@ -209,6 +228,9 @@ class PipelineRunner:
         return True
 
     def evaluate(self, run: str, generation: GenerationSpec) -> None:
+        if self.spec.synth is not None:
+            self.evaluate_exact(run, generation)
+            return
         from mtp_cli.eval import EvalConfig, SandboxConfig, evaluate
         from mtp_cli.problems import dataset_info
 
@@ -229,6 +251,19 @@ class PipelineRunner:
                     evaluate(EvalConfig(**{**vars(config), "overwrite": True}), progress)
 
         self._run_step(step, f"pass@{','.join(map(str, settings.ks))} on {dataset}", "ran", work)
+        self._mark_done(step, key, out / MANIFEST_NAME)
+
+    def evaluate_exact(self, run: str, generation: GenerationSpec) -> None:
+        from mtp_cli.eval.exact import ExactConfig, evaluate_exact
+
+        step = f"eval/{run}/{generation.name}"
+        samples, out = self.spec.samples_file(run, generation.name), self.spec.eval_folder(run, generation.name)
+        problems = self.spec.synth_folder / "test.jsonl"
+        key = markers.step_key({"metric": "exact_match"}, [samples, problems])
+        if self._skip_if_done(step, key, out / MANIFEST_NAME):
+            return
+        config = ExactConfig(samples=samples, problems=problems, out=out, overwrite=True)
+        self._run_step(step, f"exact match on {self.spec.synth.task}", "ran", lambda: evaluate_exact(config))
         self._mark_done(step, key, out / MANIFEST_NAME)
 
     def report(self) -> None:
@@ -253,6 +288,8 @@ class PipelineRunner:
         try:
             if spec.imported is not None:
                 self.import_model()
+            if spec.synth is not None:
+                self.synthesize()
             self.tokenize()
             for name in spec.runs:
                 self.train(name)

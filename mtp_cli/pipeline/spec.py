@@ -4,6 +4,9 @@ A recipe has these top-level sections (only `tokenize` and `train` are required)
 
     import:    {src, tokenizer}                  -> OUT/imported/  (then tokenize uses its tokenizer.json
                                                     and every run starts from it: --init-from)
+    synth:     {task, task settings}             -> OUT/synth/  (then tokenize reads its train.jsonl,
+                                                    every generation its test.jsonl, and eval scores
+                                                    exact-match accuracy per difficulty)
     tokenize:  TokenizeConfig fields             -> OUT/tokenized/
     train:     TrainConfig fields                -> OUT/runs/<run>/   (one run, named "model")
     runs:      {name: TrainConfig fields}        several runs, each the `train` section plus its changes
@@ -25,7 +28,8 @@ from typing import Any
 from mtp_cli.artifacts import MtpError
 from mtp_cli.pipeline.recipe import build_section, coerce
 
-SECTIONS = ("import", "tokenize", "train", "runs", "generate", "eval", "report")
+SECTIONS = ("import", "synth", "tokenize", "train", "runs", "generate", "eval", "report")
+SYNTH_TASKS = ("polynomials", "induction")
 DEFAULT_RUN = "model"
 EVAL_DATASETS = ("humaneval", "mbpp")
 
@@ -49,6 +53,14 @@ class ImportSettings:
 
 
 @dataclass
+class SynthSpec:
+    """A synthetic task's settings (PolynomialSettings or InductionSettings, out fixed by the pipeline)."""
+
+    task: str
+    settings: Any
+
+
+@dataclass
 class GenerationSpec:
     name: str
     config: Any  # GenerateConfig with checkpoint and out filled in per run
@@ -68,12 +80,17 @@ class PipelineSpec:
     eval: EvalSettings | None
     report: bool
     imported: ImportSettings | None = None
+    synth: SynthSpec | None = None
 
     # ---- where each step writes -------------------------------------------------------------
 
     @property
     def imported_folder(self) -> Path:
         return self.out / "imported"
+
+    @property
+    def synth_folder(self) -> Path:
+        return self.out / "synth"
 
     @property
     def tokenized(self) -> Path:
@@ -130,7 +147,22 @@ def _import(recipe: dict[str, Any]) -> ImportSettings | None:
     return settings
 
 
-def _tokenize(recipe: dict[str, Any], out: Path, imported: Path | None) -> Any:
+def _synth(recipe: dict[str, Any], out: Path) -> SynthSpec | None:
+    from mtp_cli.synth import InductionSettings, PolynomialSettings
+
+    if "synth" not in recipe:
+        return None
+    values = dict(_mapping(recipe, "synth"))
+    task = values.pop("task", None)
+    if task not in SYNTH_TASKS:
+        raise MtpError(f"recipe value synth.task={task!r} is not one of {', '.join(SYNTH_TASKS)}")
+    cls = PolynomialSettings if task == "polynomials" else InductionSettings
+    settings = build_section(cls, values, "synth", {"out": out, "overwrite": True})
+    settings.validate()
+    return SynthSpec(task, settings)
+
+
+def _tokenize(recipe: dict[str, Any], out: Path, imported: Path | None, synth: Path | None = None) -> Any:
     from mtp_cli.tokenize.corpus import TokenizeConfig, validate_config
 
     if "tokenize" not in recipe:
@@ -138,6 +170,8 @@ def _tokenize(recipe: dict[str, Any], out: Path, imported: Path | None) -> Any:
     fixed: dict[str, Any] = {"out": out, "overwrite": False}
     if imported is not None:  # the data must be in the imported model's tokens
         fixed["tokenizer"] = str(imported / "tokenizer.json")
+    if synth is not None:  # the synthetic task's training corpus
+        fixed["sources"] = [str(synth / "train.jsonl")]
     config = build_section(TokenizeConfig, _mapping(recipe, "tokenize"), "tokenize", fixed)
     validate_config(config)
     return config
@@ -175,25 +209,28 @@ def _model_overrides(config: Any, section: str) -> dict[str, Any]:
         if key not in hints:
             raise MtpError(f"unknown recipe key '{section}.model_overrides.{key}'", f"model fields: {', '.join(hints)}")
         overrides[key] = coerce(value, hints[key], f"{section}.model_overrides.{key}")
-    build_config(config.preset, overrides)
+    build_config(config.preset, {**overrides, "n_future_tokens": config.heads})  # checked with the run's heads
     return overrides
 
 
-def _generations(recipe: dict[str, Any], evaluating: bool) -> list[GenerationSpec]:
+def _generations(recipe: dict[str, Any], evaluating: bool, synth: Path | None = None) -> list[GenerationSpec]:
     from mtp_cli.generate.config import GenerateConfig
 
     generations = []
     for name, values in _mapping(recipe, "generate").items():
         name = _check_name(name, "generate")
         section = f"generate.{name}"
-        config = build_section(GenerateConfig, values or {}, section, {"checkpoint": Path("."), "out": Path(".")})
+        fixed = {"checkpoint": Path("."), "out": Path(".")}
+        if synth is not None:  # every generation answers the task's test problems
+            fixed.update(prompts=synth / "test.jsonl", dataset=None, prompt=None)
+        config = build_section(GenerateConfig, values or {}, section, fixed)
         config.validate()
         sources = [x for x in (config.dataset, config.prompts, config.prompt) if x is not None]
         if len(sources) != 1:
             raise MtpError(f"recipe section '{section}' needs exactly one of dataset, prompts, prompt")
-        if config.prompts is not None and not Path(config.prompts).is_file():
+        if synth is None and config.prompts is not None and not Path(config.prompts).is_file():
             raise MtpError(f"recipe value {section}.prompts: {config.prompts} does not exist")
-        if evaluating and config.dataset not in EVAL_DATASETS:
+        if evaluating and synth is None and config.dataset not in EVAL_DATASETS:
             raise MtpError(
                 f"recipe section '{section}' cannot be evaluated: pass@k needs dataset humaneval or mbpp",
                 "set its dataset, or drop the 'eval' section",
@@ -221,19 +258,22 @@ def build_pipeline(recipe: dict[str, Any], out: Path) -> PipelineSpec:
     out = Path(out)
     imported = _import(recipe)
     imported_folder = out / "imported" if imported is not None else None
+    synth = _synth(recipe, out / "synth")
+    synth_folder = out / "synth" if synth is not None else None
     eval_settings = _eval(recipe)
-    generations = _generations(recipe, evaluating=eval_settings is not None)
+    generations = _generations(recipe, evaluating=eval_settings is not None, synth=synth_folder)
     if eval_settings is not None and not generations:
         raise MtpError("recipe has an 'eval' section but nothing to evaluate", "add a 'generate' section")
     spec = PipelineSpec(
         out=out,
         recipe=recipe,
-        tokenize=_tokenize(recipe, out / "tokenized", imported_folder),
+        tokenize=_tokenize(recipe, out / "tokenized", imported_folder, synth_folder),
         runs=_runs(recipe, out, imported_folder),
         generations=generations,
         eval=eval_settings,
         report=coerce(recipe.get("report", True), bool, "report"),
         imported=imported,
+        synth=synth,
     )
     _check_speculative(spec)
     return spec

@@ -20,6 +20,7 @@ from mtp_cli.report.collect import Evaluation, SamplesSet, TrainingRun
 from mtp_cli.report.measures import (
     Speedup,
     accepted_histogram,
+    accuracy_per_difficulty,
     k_values,
     pass_at_k,
     totals,
@@ -162,5 +163,31 @@ def pass_at_k_figure(evals: list[Evaluation]) -> Figure:
     ax.set_ylabel("problems solved")
     ax.set_title("pass@k")
     ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
+    return fig
+
+
+# ---------------------------------------------------------------- exact-match accuracy
+
+
+def accuracy_figure(evals: list[Evaluation]) -> Figure:
+    """Accuracy against difficulty (e.g. operations per polynomial problem), one line per evaluation;
+    a dashed line where the training domain ends."""
+    fig = Figure(figsize=(7.5, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for i, evaluation in enumerate(evals):
+        accuracy = accuracy_per_difficulty(evaluation)
+        keys = [k for k in accuracy if k != "None"]
+        xs = [int(k) for k in keys] if all(k.lstrip("-").isdigit() for k in keys) else list(range(len(keys)))
+        ax.plot(xs, [accuracy[k] for k in keys], marker="o", color=color(i), label=evaluation.label)
+    edges = {e.summary.get("in_domain_up_to") for e in evals} - {None}
+    for edge in edges:
+        ax.axvline(edge + 0.5, color="grey", linestyle="--", linewidth=1)
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_xlabel("difficulty (operations)" + ("; dashed: end of the training domain" if edges else ""))
+    ax.set_ylabel("exact-match accuracy")
+    ax.set_title("Accuracy per difficulty")
+    ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     return fig

@@ -107,3 +107,13 @@ def k_values(evals: list[Evaluation]) -> list[str]:
     names = {k for e in evals for k in pass_at_k(e)}
     return sorted(names, key=lambda name: int(name.split("@")[1]) if name.split("@")[-1].isdigit() else 0)
 
+
+
+# ---------------------------------------------------------------- exact-match accuracy (mtp eval exact)
+
+
+def accuracy_per_difficulty(evaluation: Evaluation) -> dict[str, float]:
+    """{difficulty: accuracy} of an exact-match evaluation; empty for pass@k ones."""
+    if evaluation.summary.get("metric") != "exact_match":
+        return {}
+    return {str(k): number(v) for k, v in (evaluation.summary.get("accuracy_per_difficulty") or {}).items()}

@@ -19,7 +19,7 @@ from mtp_cli.artifacts import (
 )
 from mtp_cli.report import figures
 from mtp_cli.report.collect import Collected, collect
-from mtp_cli.report.measures import accepted_histogram, is_speculative, pass_at_k, speedups
+from mtp_cli.report.measures import accepted_histogram, accuracy_per_difficulty, is_speculative, pass_at_k, speedups
 from mtp_cli.report.summary import SUMMARY_NAME, render_summary
 
 
@@ -52,7 +52,8 @@ def plan_figures(c: Collected) -> list[FigurePlan]:
     spec = [s for s in c.samples if is_speculative(s) and sum(accepted_histogram(s)) > 0]
     pairs = speedups(c.samples)
     evals = [e for e in c.evals if pass_at_k(e)]
-    return [
+    exact = [e for e in c.evals if accuracy_per_difficulty(e)]
+    plans = [
         _plan("loss_per_head.png", "Training and validation loss per head", runs, lambda: figures.loss_figure(runs),
               "no training run with metrics among the inputs" if not c.runs else "the training runs have no metrics records yet"),
         _plan("accepted_per_forward.png", "Tokens per verification forward pass", spec, lambda: figures.accepted_figure(spec),
@@ -62,6 +63,9 @@ def plan_figures(c: Collected) -> list[FigurePlan]:
         _plan("pass_at_k.png", "pass@k", evals, lambda: figures.pass_at_k_figure(evals),
               "no evaluation among the inputs (mtp eval pass@k)" if not c.evals else "the evaluations have no pass@k score"),
     ]
+    if exact:  # only synthetic-task reports have one; a code report does not list it as missing
+        plans.append(_plan("accuracy.png", "Exact-match accuracy per difficulty", exact, lambda: figures.accuracy_figure(exact), ""))
+    return plans
 
 
 def _plan(name: str, title: str, data: list, draw: Callable[[], Figure], reason: str) -> FigurePlan:

@@ -10,6 +10,7 @@ from typing import Any
 from mtp_cli.report.collect import Collected, SamplesSet, TrainingRun
 from mtp_cli.report.measures import (
     accepted_histogram,
+    accuracy_per_difficulty,
     draft_heads,
     final_loss,
     is_speculative,
@@ -34,8 +35,10 @@ def render_summary(collected: Collected, figures: dict[str, str], skipped: dict[
         lines += _figure("speedup.png", figures) + _speedup_table(collected.samples)
         if not speculative:
             lines += ["No speculative samples: tokens per forward pass is 1 by construction.", ""]
-    if collected.evals:
+    if any(not accuracy_per_difficulty(e) for e in collected.evals):
         lines += ["## pass@k", ""] + _figure("pass_at_k.png", figures) + _pass_at_k_table(collected)
+    if any(accuracy_per_difficulty(e) for e in collected.evals):
+        lines += ["## Exact-match accuracy", ""] + _figure("accuracy.png", figures) + _accuracy_table(collected)
     if skipped:
         lines += ["## Figures not drawn", ""] + [f"- `{name}`: {reason}." for name, reason in skipped.items()] + [""]
     return "\n".join(lines)
@@ -126,7 +129,7 @@ def _pass_at_k_table(c: Collected) -> list[str]:
     ks = k_values(c.evals)
     header = ["evaluation", "dataset", "samples", "mode", "problems with samples", "samples scored"] + ks
     rows = []
-    for e in c.evals:
+    for e in (e for e in c.evals if not accuracy_per_difficulty(e)):
         s, scores = e.summary, pass_at_k(e)
         source = "reference solutions" if s.get("reference") else (e.samples.label if e.samples else _input_name(e.manifest))
         mode = e.samples.mode if e.samples else "-"
@@ -135,6 +138,23 @@ def _pass_at_k_table(c: Collected) -> list[str]:
                     + [f"{100 * scores[k]:.2f}%" if k in scores else "-" for k in ks])
     notes = [f"- {e.label}: {note}" for e in c.evals for note in e.summary.get("notes", [])]
     return table(header, rows) + (notes + [""] if notes else [])
+
+
+def _accuracy_table(c: Collected) -> list[str]:
+    evals = [e for e in c.evals if accuracy_per_difficulty(e)]
+    difficulties = list(dict.fromkeys(k for e in evals for k in accuracy_per_difficulty(e)))
+    header = ["evaluation", "samples", "mode", *[f"m={d}" for d in difficulties], "all", "in domain", "out of domain"]
+    rows = []
+    for e in evals:
+        accuracy, s = accuracy_per_difficulty(e), e.summary
+        source = e.samples.label if e.samples else _input_name(e.manifest)
+        rows.append([e.label, source, e.samples.mode if e.samples else "-", *[_percent(accuracy.get(d)) for d in difficulties],
+                     _percent(s.get("accuracy")), _percent(s.get("accuracy_in_domain")), _percent(s.get("accuracy_out_of_domain"))])
+    return table(header, rows) + ["Exact match of the completion's first line (prefix match where the problems say so).", ""]
+
+
+def _percent(value: Any) -> str:
+    return f"{100 * value:.1f}%" if isinstance(value, (int, float)) else "-"
 
 
 def _input_name(manifest: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ MINIMAL = "tokenize: {tokenizer: bytes, seq_len: 64}\ntrain: {preset: tiny, head
 
 def test_the_expected_recipes_ship():
     names = {path.stem for path in SHIPPED}
-    assert {"quickstart", "bytes-quickstart", "compare-heads", "gpu-small", "paper-7b-code", "add-heads"} <= names
+    assert {"quickstart", "bytes-quickstart", "compare-heads", "gpu-small", "paper-7b-code", "add-heads", "polynomials", "induction"} <= names
 
 
 def command_line_settings(recipe: Path, tmp_path: Path) -> list[str]:
@@ -80,6 +80,9 @@ def write(tmp_path: Path, text: str) -> Path:
         (MINIMAL.replace("seq_len: 64", "seq_len: -1"), "--seq-len must be positive"),
         ("train: {steps: 2}\n", "no 'tokenize' section"),
         ("import: {}\n" + MINIMAL, "'import' has no src"),
+        ("synth: {task: sudoku}\n" + MINIMAL, "synth.task='sudoku'"),
+        ("synth: {task: polynomials, train_problem: 5}\n" + MINIMAL, "'synth.train_problem'"),
+        ("synth: {task: induction}\n" + MINIMAL.replace("tokenizer: bytes,", "tokenizer: bytes, sources: [x],"), "'tokenize.sources'"),
         ("import: {src: /nowhere/model}\n" + MINIMAL, "/nowhere/model is not a folder"),
         ("import: {src: .}\n" + MINIMAL, "'tokenize.tokenizer'"),  # the imported model's tokenizer is the pipeline's
         ("import: {src: .}\n" + MINIMAL.replace("tokenizer: bytes, ", "").replace("steps: 2", "steps: 2, init_from: x"), "'train.init_from'"),
