@@ -29,6 +29,9 @@ def generate(
     seed: int = typer.Option(0, help="Seed: each sample's draws depend only on it, the prompt and the sample index."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, ..."),
     limit: Optional[int] = typer.Option(None, help="Only the first N prompts."),
+    fixed_length: bool = typer.Option(False, "--fixed-length", help="Decode exactly --max-new-tokens per sample: no stop sequences, EOS does not end it (to time decoding)."),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core). Decoding gains nothing from more on a CPU. [default: 1]"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing samples file at --out."),
 ) -> None:
     """Generate completions for benchmark or custom prompts, optionally with self-speculative decoding."""
     from mtp_cli.generate import GenerateConfig, generate_samples
@@ -51,6 +54,9 @@ def generate(
         seed=seed,
         device=device,
         limit=limit,
+        fixed_length=fixed_length,
+        threads=threads,
+        overwrite=overwrite,
     )
     with RichProgress() as progress:
         manifest = generate_samples(config, progress)

@@ -177,7 +177,7 @@ class PipelineRunner:
             return False
         config = self.spec.generation_config(generation, run)
         manifest = sidecar_path(config.out)
-        key = markers.step_key(_settings(config, "checkpoint", "out", "device"), [self.spec.run_folder(run) / MANIFEST_NAME])
+        key = markers.step_key(_settings(config, "checkpoint", "out", "device", "overwrite"), [self.spec.run_folder(run) / MANIFEST_NAME])
         if self._skip_if_done(step, key, manifest):
             return True
 
@@ -195,6 +195,9 @@ class PipelineRunner:
 
         settings, dataset = self.spec.eval, generation.config.dataset
         step = f"eval/{run}/{generation.name}"
+        if generation.config.fixed_length:
+            self._skipped(step, "not applicable: fixed-length samples run past their stops (a speed measurement)")
+            return
         samples, out = self.spec.samples_file(run, generation.name), self.spec.eval_folder(run, generation.name)
         sandbox = SandboxConfig(timeout=settings.timeout or dataset_info(dataset).default_timeout, memory_mb=settings.memory_mb)
         config = EvalConfig(dataset=dataset, out=out, samples=samples, ks=list(settings.ks), workers=settings.workers, sandbox=sandbox)

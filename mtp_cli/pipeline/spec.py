@@ -148,7 +148,8 @@ def _generations(recipe: dict[str, Any], evaluating: bool) -> list[GenerationSpe
     for name, values in _mapping(recipe, "generate").items():
         name = _check_name(name, "generate")
         section = f"generate.{name}"
-        config = build_section(GenerateConfig, values or {}, section, {"checkpoint": Path("."), "out": Path(".")})
+        fixed = {"checkpoint": Path("."), "out": Path("."), "overwrite": True}  # the samples files are the pipeline's own
+        config = build_section(GenerateConfig, values or {}, section, fixed)
         config.validate()
         sources = [x for x in (config.dataset, config.prompts, config.prompt) if x is not None]
         if len(sources) != 1:
