@@ -24,11 +24,11 @@ def tokenize(
         help="bpe (the shipped code BPE; with --vocab-size, a BPE trained on this corpus), bytes, "
         "or the path of a tokenizer.json to copy.",
     ),
-    vocab_size: Optional[int] = typer.Option(None, help="Train a byte-level BPE of this size on the corpus (default: use the shipped 32768 one)."),
+    vocab_size: Optional[int] = typer.Option(None, help="Train a byte-level BPE of this size on the corpus. [default: none, the shipped 32768-token BPE]"),
     seq_len: int = typer.Option(2048, help="Tokens per row."),
     val_fraction: float = typer.Option(0.005, help="Fraction of documents in the validation split."),
-    include: List[str] = typer.Option(["*.py"], help="Glob of files to take from folders (repeatable)."),
-    text_field: Optional[str] = typer.Option(None, help="JSONL/parquet/datasets field holding the text [default: text, then content]."),
+    include: List[str] = typer.Option(["*.py"], metavar="GLOB", help="Glob of files to take from folders (repeatable)."),
+    text_field: Optional[str] = typer.Option(None, help="JSONL/parquet/datasets field holding the text. [default: text, then content]"),
     workers: int = typer.Option(0, help="Worker processes (0: all cores). Output is identical for any count."),
     seed: int = typer.Option(0, help="Seed of the train/validation split."),
     on_decode_error: str = typer.Option("replace", help="Non-UTF-8 input: replace (counted), skip, or fail."),
@@ -36,7 +36,12 @@ def tokenize(
     shard_tokens: int = typer.Option(1 << 27, help="Tokens per Arrow shard file."),
     overwrite: bool = typer.Option(False, help="Replace an existing mtp artifact at --out."),
 ) -> None:
-    """Tokenize a code corpus into packed rows of token ids, in Arrow shards with a manifest."""
+    """Tokenize a code corpus into packed rows of token ids, in Arrow shards with a manifest.
+
+    \b
+    Example:
+      mtp tokenize ~/src/repos --include '*.py' --seq-len 512 --out data/mine
+    """
     from mtp_cli.tokenize import TokenizeConfig, tokenize_corpus
 
     cfg = TokenizeConfig(
