@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, *ABORTS):
         return _interrupted()
     except CLICK_ERRORS as e:
-        _error(*error_lines(e))
+        _error(*error_lines(e, command, args))
         return e.exit_code
     except Exception as e:  # a bug: keep the traceback behind MTP_DEBUG
         if os.environ.get("MTP_DEBUG"):

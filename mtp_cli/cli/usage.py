@@ -36,17 +36,27 @@ EXITS = (typer.Exit, *_click_classes("Exit", typer.Exit))
 ABORTS = (typer.Abort, *_click_classes("Abort", typer.Abort))
 
 
-def error_lines(error: Any) -> tuple[str, str | None]:
+def command_path(root: Any, args: list[str]) -> str:
+    """'mtp eval pass@k' for args starting with eval pass@k: the commands named before any option."""
+    path, command = ["mtp"], root
+    for arg in args:
+        command = getattr(command, "commands", {}).get(arg)
+        if command is None:
+            break
+        path.append(arg)
+    return " ".join(path)
+
+
+def error_lines(error: Any, root: Any, args: list[str]) -> tuple[str, str]:
     """Click's one-line message for a usage error, and its hint (where to find the command's help)."""
     message = " ".join(error.format_message().split())
-    ctx = getattr(error, "ctx", None)
-    if ctx is None:
-        return message, None
+    ctx = getattr(error, "ctx", None)  # some parser errors carry none
     unknown = re.match(r"No such command '(.+?)'", message)
-    if unknown and "Did you mean" not in message:
+    if ctx is not None and unknown and "Did you mean" not in message:
         close = difflib.get_close_matches(unknown.group(1), ctx.command.list_commands(ctx), n=1)
         message += f" Did you mean '{close[0]}'?" if close else ""
-    return message, f"Try '{ctx.command_path} --help' for help."
+    path = ctx.command_path if ctx is not None else command_path(root, args)
+    return message, f"Try '{path} --help' for help."
 
 
 def help_when_bare(ctx: typer.Context) -> None:
