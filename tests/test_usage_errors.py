@@ -8,6 +8,7 @@ then names that version, so the second run cannot silently test the newest one a
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import typer
@@ -81,3 +82,26 @@ def test_the_typer_under_test_is_the_one_ci_asked_for():
     if expected is None:
         pytest.skip("MTP_EXPECT_TYPER is set only by .ci/run's run with the oldest typer")
     assert typer.__version__ == expected
+
+
+COMMANDS = [["tokenize"], ["train"], ["info"], ["generate"], ["report"], ["eval", "pass@k"], ["pipeline", "run"], ["pipeline", "check"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_help_has_an_example_one_default_style_and_no_type_names(command, capsys):
+    assert main([*command, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"Example: mtp {' '.join(command)} " in text
+    assert not re.search(r"\s\.(\s|$)", text), "a swallowed marker left a stray ' .'"
+    options = text.split("Options:")[1]  # (typer >= 0.2x names a list argument's type, as <list[Path]>)
+    assert "(default:" not in text and "<list" not in options and "<bool>" not in options
+
+
+def test_defaults_written_in_help_texts_are_shown(capsys):
+    assert main(["generate", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Sampling temperature. [default: 1.0 for sample, 0 (greedy) for speculative]" in text
+    assert "[default: all]" in text and "[default: 1]" in text
+    assert main(["eval", "pass@k", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "samples folder written by" not in text and "as `mtp generate` writes it" in text

@@ -13,7 +13,7 @@ from mtp_cli.cli.console import console
 
 def report(
     runs: List[Path] = typer.Argument(
-        ..., help="Training runs, samples files (.jsonl with their .manifest.json), evaluation folders, or folders holding them (a pipeline's output).",
+        ..., metavar="PATHS...", help="Training runs, samples files (.jsonl with their .manifest.json), evaluation folders, or folders holding them (a pipeline's output).",
         show_default=False,
     ),
     out: Path = typer.Option(Path("report"), "--out", "-o", help="Report folder (an earlier report there is replaced)."),

@@ -14,6 +14,7 @@ from mtp_cli.cli.console import RichProgress, console, human_bytes
 def tokenize(
     sources: List[str] = typer.Argument(
         None,
+        metavar="SOURCES...",
         help="Files and folders: code files (recursed, filtered by --include), .txt, .jsonl, .jsonl.gz, "
         ".parquet, or a `datasets.save_to_disk` folder. None: this Python's standard library source.",
         show_default=False,

@@ -124,6 +124,8 @@ class TrainDisplay:
 
     def __exit__(self, *exc) -> None:
         self.live.__exit__(*exc)
+        if not err_console.is_terminal:  # rich ends a terminal's live line, not a file's
+            err_console.line()
 
     def on_start(self, plan: dict[str, Any]) -> None:
         self.plan = plan
