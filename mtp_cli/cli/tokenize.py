@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from mtp_cli.cli.console import RichProgress, console, human_bytes
+from mtp_cli.cli.console import RichProgress, console, err_console, human_bytes
 
 
 def tokenize(
@@ -27,7 +27,8 @@ def tokenize(
     ),
     vocab_size: Optional[int] = typer.Option(None, help="Train a byte-level BPE of this size on the corpus. [default: none, the shipped 32768-token BPE]"),
     seq_len: int = typer.Option(2048, help="Tokens per row."),
-    val_fraction: float = typer.Option(0.005, help="Fraction of documents in the validation split."),
+    val_fraction: float = typer.Option(0.005, help="Fraction of documents in the validation split; of each document's tokens (its end) when the corpus has too few documents."),
+    validation: List[str] = typer.Option([], "--validation", metavar="SOURCE", help="The validation set's own sources (repeatable): all of SOURCES then trains; --val-fraction is unused."),
     include: List[str] = typer.Option(["*.py"], metavar="GLOB", help="Glob of files to take from folders (repeatable)."),
     text_field: Optional[str] = typer.Option(None, help="JSONL/parquet/datasets field holding the text. [default: text, then content]"),
     workers: int = typer.Option(0, help="Worker processes (0: all cores). Output is identical for any count."),
@@ -60,17 +61,22 @@ def tokenize(
         eos_token=eos_token,
         shard_tokens=shard_tokens,
         overwrite=overwrite,
+        validation=list(validation),
     )
     with RichProgress() as progress:
         manifest = tokenize_corpus(cfg, progress)
     console.print(summary_table(manifest, out))
+    for warning in manifest["warnings"]:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 def summary_table(manifest: dict, out: Path) -> Table:
     tok = manifest["tokenizer"]
     seconds = manifest["elapsed_seconds"]
     source_bytes = sum(s["bytes"] for s in manifest["inputs"])
-    table = Table(title=f"{out}: {tok['origin']}, vocab {tok['vocab_size']}, seq_len {manifest['seq_len']}")
+    split_by = {"document": "by document", "position": "by position: each document's end", "sources": "--validation sources"}
+    table = Table(title=f"{out}: {tok['origin']}, vocab {tok['vocab_size']}, seq_len {manifest['seq_len']}, "
+                  f"validation {split_by[manifest['split_by']]}")
     for column in ("split", "documents", "text", "tokens", "rows", "shards", "tail tokens"):
         table.add_column(column, justify="right" if column != "split" else "left")
     for name, split in manifest["splits"].items():

@@ -134,6 +134,9 @@ class TrainDisplay:
             f"training {plan['parameters'] / 1e6:.1f}M parameters, {plan['heads']} heads, on {plan['device']}{processes}: "
             f"steps {plan['start_step']}..{plan['total_steps']}, {plan['tokens_per_step']:,} tokens per step"
         )
+        if not plan.get("validation_rows"):
+            err_console.print("[yellow]warning:[/] the data has no validation split: no validation loss will be shown "
+                              "(tokenize with --val-fraction or --validation SOURCES)", highlight=False, soft_wrap=True)
 
     def on_step(self, record: dict[str, Any]) -> None:
         seconds = record["step_seconds"]

@@ -285,6 +285,7 @@ class Trainer:
         self.observer.on_start(
             vars(self.plan) | {"start_step": self.state.step, "heads": self.model.n_future_tokens, "device": str(self.device),
                                "parameters": self.model.num_params(), "seq_len": self.data.data.seq_len,
+                               "validation_rows": len(self.data.validation) if self.data.validation is not None else 0,
                                "world_size": self.world.size}
         )
         try:
