@@ -66,6 +66,9 @@ def tokenize(
     with RichProgress() as progress:
         manifest = tokenize_corpus(cfg, progress)
     console.print(summary_table(manifest, out))
+    for read in manifest["text_fields"]:
+        err_console.print(f"read field '{read['field']}' of {read['source']}: {read['documents']:,} documents, "
+                          f"{human_bytes(read['bytes'])}", highlight=False, soft_wrap=True)
     for warning in manifest["warnings"]:
         err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 

@@ -24,6 +24,7 @@ from mtp_cli.artifacts import (
     write_manifest,
 )
 from mtp_cli.tokenize import vocab
+from mtp_cli.tokenize.fields import FieldReport
 from mtp_cli.tokenize.shards import COLUMN, SplitWriter
 from mtp_cli.tokenize.sources import (
     DECODE_POLICIES,
@@ -97,7 +98,7 @@ def empty_split_warnings(stats: dict, cfg: TokenizeConfig, split_by: str) -> lis
     if stats["train"].tokens == 0:
         warnings.append("the train split is empty: `mtp train` will refuse this folder")
     if stats["validation"].tokens == 0:
-        why = "--val-fraction is 0" if cfg.val_fraction == 0 and split_by != "sources" else f"no document went to it ({split_by} split)"
+        why = "--val-fraction is 0" if cfg.val_fraction == 0 and split_by != "sources" else f"no document went to it, split by {split_by}"
         warnings.append(f"the validation split is empty ({why}): training will show no validation loss; "
                         "raise --val-fraction or pass --validation SOURCES")
     return warnings
@@ -244,6 +245,7 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
         hashes = [list(_record_file_hashes(s).items()) for s in sources]
         skipped: list[dict] = []
         replaced = Counter()
+        fields = FieldReport([s.arg for s in sources], settings.explicit_field)
         progress.phase("tokenizing", sum(s.bytes for s in sources), "B")
         with open(stage / "files.jsonl", "w") as files_log:
             for result in process_units(iter_units(sources, settings.text_field, settings.explicit_field), settings, spec, workers):
@@ -252,6 +254,7 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
                     hashes[result.docs.source].append((file["path"], file["sha256"]))
                     files_log.write(json.dumps({"source": result.docs.source, **file}) + "\n")
                 for doc, ids in zip(result.docs.docs, result.ids):
+                    fields.add(result.docs.source, doc.field, doc.text, doc.text_bytes)
                     if doc.skip:
                         skipped.append({"document": doc.key, "source": sources[result.docs.source].arg, "reason": doc.skip})
                         continue
@@ -283,7 +286,8 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
             pad_id_used=pad_id,
             splits={split: asdict(s) for split, s in stats.items()},
             split_by=split_by,
-            warnings=empty_split_warnings(stats, cfg, split_by),
+            text_fields=fields.summary(),
+            warnings=fields.warnings() + empty_split_warnings(stats, cfg, split_by),
             skipped={"counts": dict(Counter(s["reason"] for s in skipped)), "documents": skipped},
             undecodable_bytes_replaced=replaced["bytes"],
             documents_with_replacements=replaced["documents"],
