@@ -11,7 +11,7 @@ reports the median. "busy" starts one CPU-bound process (a Python busy loop) bes
 that condition, as another job on a shared machine would be. Ratio: speed with 1 thread over speed
 with one thread per core (above 1: 1 thread is faster).
 
-    python bench/threads.py [--repeats 5] [--new-tokens 64]
+    python bench/threads.py [--repeats 5] [--new-tokens 64] [--rows 8 --seq-len 512] [--many N]
 """
 
 from __future__ import annotations
@@ -37,20 +37,20 @@ from mtp_cli.model import MtpTransformer, build_config  # noqa: E402
 from mtp_cli.model.threads import ONE_PER_CORE  # noqa: E402
 from mtp_cli.train.objective import HeadSums, backward_efficient  # noqa: E402
 
-VOCAB, SEQ_LEN, ROWS, HEADS, PROMPT_TOKENS = 4096, 512, 8, 4, 128
+VOCAB, HEADS, PROMPT_TOKENS = 4096, 4, 128
 
 
-def quickstart_model() -> MtpTransformer:
+def quickstart_model(seq_len: int) -> MtpTransformer:
     torch.manual_seed(0)
-    overrides = {"vocab_size": VOCAB, "n_future_tokens": HEADS, "max_seq_len": SEQ_LEN, "head_type": "linear"}
+    overrides = {"vocab_size": VOCAB, "n_future_tokens": HEADS, "max_seq_len": max(seq_len, 2 * PROMPT_TOKENS), "head_type": "linear"}
     return MtpTransformer(build_config("tiny", overrides))
 
 
-def train_step(model: MtpTransformer) -> Callable[[], float]:
+def train_step(model: MtpTransformer, rows: int, seq_len: int) -> Callable[[], float]:
     """One optimizer step; returns the tokens it trained on."""
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    inputs = torch.randint(0, VOCAB, (ROWS, SEQ_LEN))
-    targets = torch.randint(0, VOCAB, (HEADS, ROWS, SEQ_LEN))
+    inputs = torch.randint(0, VOCAB, (rows, seq_len))
+    targets = torch.randint(0, VOCAB, (HEADS, rows, seq_len))
     scales = [1.0 / inputs.numel()] * HEADS
 
     def step() -> float:
@@ -114,12 +114,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--new-tokens", type=int, default=64, help="tokens decoded per timed prompt")
+    parser.add_argument("--rows", type=int, default=8, help="rows per training step [default: the quickstart's 8]")
+    parser.add_argument("--seq-len", type=int, default=512, help="tokens per row [default: the quickstart's 512]")
     parser.add_argument("--many", type=int, default=ONE_PER_CORE, help="the thread count compared with 1 [default: one per core]")
     args = parser.parse_args()
 
-    model = quickstart_model()
+    model = quickstart_model(args.seq_len)
     workloads = {
-        "train step (8 x 512 tokens)": (train_step(model), "tokens/s"),
+        f"train step ({args.rows} x {args.seq_len} tokens)": (train_step(model, args.rows, args.seq_len), "tokens/s"),
         "greedy decoding": (decoding(model.eval(), False, args.new_tokens), "tokens/s"),
         "speculative decoding": (decoding(model.eval(), True, args.new_tokens), "tokens/s"),
     }
