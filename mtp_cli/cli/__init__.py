@@ -18,7 +18,7 @@ from mtp_cli.artifacts import MtpError
 from mtp_cli.cli import eval as eval_cli
 from mtp_cli.cli import generate, info, pipeline, report, tokenize, train
 from mtp_cli.cli.console import err_console
-from mtp_cli.cli.usage import ABORTS, CLICK_ERRORS, EXITS, error_lines, help_when_bare
+from mtp_cli.cli.usage import ABORTS, CLICK_ERRORS, EXITS, error_lines, help_when_bare, metavars_only
 
 app = typer.Typer(
     name="mtp",
@@ -67,7 +67,7 @@ def _interrupted() -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    command = typer.main.get_command(app)
+    command = metavars_only(typer.main.get_command(app))
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         with command.make_context("mtp", args) as ctx:

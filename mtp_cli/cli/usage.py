@@ -1,6 +1,6 @@
 """Usage errors, Ctrl-C and bare groups, the same on every typer the project allows.
 
-Typer up to 0.1x runs on click and raises click's exceptions; later typers bundle their own copy of
+Older typers run on click and raise click's exceptions; newer ones (0.29) bundle their own copy of
 click, whose exceptions are not `click.ClickException`, and turn Ctrl-C into `Exit(130)` before a
 caller can tell it from a command's own exit status. So `main` invokes the command itself (Ctrl-C
 arrives as KeyboardInterrupt) and recognizes usage errors by the classes of the click that typer
@@ -57,6 +57,17 @@ def error_lines(error: Any, root: Any, args: list[str]) -> tuple[str, str]:
         message += f" Did you mean '{close[0]}'?" if close else ""
     path = ctx.command_path if ctx is not None else command_path(root, args)
     return message, f"Try '{path} --help' for help."
+
+
+def metavars_only(command: Any) -> Any:
+    """Typer 0.29's help writes an argument's Python type beside its metavar (`PATHS... <list[Path]>`):
+    where the command gave a metavar, show that alone."""
+    for param in getattr(command, "params", []):
+        if param.param_type_name == "argument" and param.metavar and hasattr(param, "display_type_rich"):
+            param.display_type_rich = lambda ctx: None
+    for sub in getattr(command, "commands", {}).values():
+        metavars_only(sub)
+    return command
 
 
 def help_when_bare(ctx: typer.Context) -> None:
