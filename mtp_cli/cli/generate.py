@@ -30,7 +30,7 @@ def generate(
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, ..."),
     limit: Optional[int] = typer.Option(None, help="Only the first N prompts."),
     fixed_length: bool = typer.Option(False, "--fixed-length", help="Decode exactly --max-new-tokens per sample: no stop sequences, EOS does not end it (to time decoding)."),
-    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core). Decoding gains nothing from more on a CPU. [default: 1]"),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core). Decoding one row at a time gains little from more. [default: 1]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing samples file at --out."),
 ) -> None:
     """Generate completions for benchmark or custom prompts, optionally with self-speculative decoding.

@@ -1,12 +1,13 @@
 """Torch's intra-op thread count for work on the CPU, the same rule for every command.
 
-Torch's own default, one thread per physical core, only pays when the cores are the run's alone and
-the operations are large. mtp's CPU work is neither: its models are small (the quickstart's `tiny`),
-decoding multiplies one row at a time, and the machines it runs on are often shared. With more
-threads than idle cores every parallel region waits for its descheduled threads: on 2 shared cores a
-quickstart training step took several times longer with 2 threads than with 1, and decoding ran
-10x slower (BENCHMARKS.md, "Thread defaults", bench/threads.py). So the default is 1 thread, and
-`--threads N` (0: one per physical core) asks for more. The count is a setting rather than derived
+Torch's own default, one thread per physical core, only pays when the cores are the run's alone.
+With more threads than idle cores every parallel region waits for its descheduled threads: on 2
+shared cores a quickstart training step took 3-7x longer with 2 threads than with 1, and decoding,
+one row at a time, 14-30x longer (BENCHMARKS.md, "Thread defaults", bench/threads.py). Decoding
+gains little from a second thread even on idle cores; training does (a quickstart step took 0.82 s
+on 2 idle threads, against about 1.8 s on 1). The default is 1 thread, so that a run on a shared
+machine degrades by its share of the cores rather than several-fold; `--threads 0` (one per
+physical core) is for cores of your own. The count is a setting rather than derived
 from the machine's load, because a different count can change float sums in the last bits, and a
 resumed run should match.
 """
