@@ -13,7 +13,7 @@ matched (n=4 has a shorter trunk), so the FLOP ratio is the three extra unembedd
 Step times are noisy on a shared machine: the configurations run --repeats times, interleaved (one
 process each per round), and the fastest step over all rounds is reported, beside the ratio of the
 medians. On the CPU one torch thread is the default (--threads): with more threads than idle cores,
-step times vary several-fold (mtp_cli/train/threads.py).
+step times vary several-fold (mtp_cli/model/threads.py).
 """
 
 from __future__ import annotations
@@ -41,11 +41,11 @@ def worker(args: argparse.Namespace) -> dict:
 
     from mtp_cli.model import MtpTransformer, build_config, train_flops_per_token
     from mtp_cli.train.objective import HeadSums, backward_efficient, backward_naive
-    from mtp_cli.train.threads import set_threads
+    from mtp_cli.model.threads import set_threads
 
     device = torch.device(args.device)
     if device.type == "cpu":
-        set_threads(args.threads or None)
+        set_threads(args.threads)
     torch.manual_seed(0)
     config = build_config(args.preset, {"vocab_size": args.vocab, "n_future_tokens": args.heads, "max_seq_len": max(args.seq_len, 2048)})
     model = MtpTransformer(config).to(device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -35,3 +36,12 @@ def test_python_dash_m_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "mtp_cli", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "tokenize" in result.stdout and "info" in result.stdout
+
+
+def test_tables_are_not_cut_at_80_columns_when_output_is_not_a_terminal():
+    code = "from mtp_cli.cli.console import console, err_console; print(console.width, err_console.width)"
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert result.stdout.split() == ["240", "240"]
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**env, "COLUMNS": "100"}, timeout=60)
+    assert result.stdout.split() == ["100", "100"]

@@ -77,6 +77,49 @@ def load_manifest_file(path: Path) -> dict[str, Any]:
     return manifest
 
 
+# The command that makes each kind of artifact, for the hint when a folder is not one.
+MAKERS: dict[str, str] = {
+    "tokenized": "mtp tokenize SOURCES --out DATA",
+    "run": "mtp train DATA --out RUN",
+    "checkpoint": "mtp train DATA --out RUN",
+    "samples": "mtp generate RUN --out SAMPLES.jsonl",
+    "eval": "mtp eval pass@k SAMPLES.jsonl --dataset humaneval",
+    "report": "mtp report PATHS --out REPORT",
+    "pipeline": "mtp pipeline run RECIPE.yaml --out OUT",
+}
+# Names only mtp's steps write: a folder holding some of them but no manifest was cut short.
+MTP_NAMES = {"train", "validation", "files.jsonl", "metrics.jsonl", "checkpoints", "latest", "results.jsonl",
+             "model.safetensors", "trainer_state.json", "trainer.pt", ".mtp-pipeline", "recipe.yaml"}
+
+
+def _foreign_model(folder: Path) -> str | None:
+    """What kind of model folder from elsewhere this is, if it is one `mtp import` converts."""
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            if "model_type" in json.loads(config.read_text()):
+                return "a Hugging Face model folder"
+        except (OSError, ValueError, TypeError):
+            pass
+    if (folder / "params.json").is_file() and any(folder.glob("consolidated.*.pth")):
+        return "a model release folder (params.json, consolidated.*.pth)"
+    return None
+
+
+def missing_manifest_error(folder: Path, kind: str | None) -> MtpError:
+    """The error for a folder without manifest.json: empty, cut short by mtp, another tool's model, or foreign."""
+    entries = {entry.name for entry in folder.iterdir()}
+    maker = MAKERS.get(kind or "", "the mtp command that writes it (mtp tokenize, train, generate, eval pass@k)")
+    if not entries:
+        return MtpError(f"{folder} is empty, not an mtp artifact", f"make one with: {maker}")
+    foreign = _foreign_model(folder)
+    if foreign is not None:
+        return MtpError(f"{folder} is {foreign}, not an mtp checkpoint", f"convert it with: mtp import {folder} --out CKPT")
+    if entries & MTP_NAMES:
+        return MtpError(f"{folder} has no manifest.json: it is half-written (an mtp step was cut short)", f"rerun it: {maker}")
+    return MtpError(f"{folder} is not an mtp folder (it has no manifest.json)", f"make one with: {maker}")
+
+
 def read_manifest(folder: str | Path, kind: str | None = None) -> dict[str, Any]:
     """Read and check the manifest of an artifact folder; one clear MtpError for anything wrong."""
     folder = Path(folder)
@@ -86,12 +129,7 @@ def read_manifest(folder: str | Path, kind: str | None = None) -> dict[str, Any]
         raise MtpError(f"{folder} is a file, not an mtp artifact folder")
     path = folder / MANIFEST_NAME
     if not path.exists():
-        if any(folder.iterdir()):
-            raise MtpError(
-                f"{folder} has no manifest.json: it is half-written or was not written by mtp",
-                "rerun the step that writes it",
-            )
-        raise MtpError(f"{folder} is empty, not an mtp artifact")
+        raise missing_manifest_error(folder, kind)
     manifest = load_manifest_file(path)
     if kind is not None and manifest["kind"] != kind:
         raise MtpError(f"{folder} holds a '{manifest['kind']}' artifact, not '{kind}'", "check the path")

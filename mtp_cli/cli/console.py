@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err_console = Console(stderr=True)
+# Rich wraps at 80 columns when the output is not a terminal; a file or a pipe gets whole table rows.
+UNWRAPPED_WIDTH = 240
+
+
+def _console(stderr: bool) -> Console:
+    console = Console(stderr=stderr)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(stderr=stderr, width=UNWRAPPED_WIDTH)
+    return console
+
+
+console = _console(stderr=False)
+err_console = _console(stderr=True)
 
 
 def _short(value: Any, limit: int = 120) -> str:

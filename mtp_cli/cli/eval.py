@@ -9,9 +9,11 @@ import typer
 from rich.table import Table
 
 from mtp_cli.artifacts import MtpError, is_mtp_artifact
+from mtp_cli.cli.usage import help_when_bare
 from mtp_cli.cli.console import RichProgress, console
 
-app = typer.Typer(help="Measure samples: pass@k of code in a sandbox, or exact-match accuracy.", no_args_is_help=True)
+app = typer.Typer(help="Measure samples: pass@k of code in a sandbox, or exact-match accuracy.", rich_markup_mode=None)
+app.callback(invoke_without_command=True)(help_when_bare)
 
 
 def parse_ks(text: str) -> list[int]:
@@ -37,23 +39,28 @@ def default_out(samples: Optional[Path], dataset: str) -> Path:
 @app.command("pass@k")
 def pass_at_k(
     samples: Optional[Path] = typer.Argument(
-        None, help="Samples JSONL (task_id, completion per line), or a samples folder written by mtp generate.", show_default=False
+        None, help="Samples JSONL (task_id, completion per line), as `mtp generate` writes it, or a folder holding a samples.jsonl; none with --reference.", show_default=False
     ),
     dataset: str = typer.Option(..., "--dataset", "-d", help="humaneval (164 problems) or mbpp (test split, task ids 11-510)."),
     k: Optional[str] = typer.Option(
-        None, "--k", help="Comma-separated k values [default: 1,10,100; 1 with --reference]. A k above some problem's sample count is noted, not computed."
+        None, "--k", help="Comma-separated k values; a k above some problem's sample count is noted, not computed. [default: 1,10,100; 1 with --reference]"
     ),
     workers: int = typer.Option(0, help="Programs run at once (0: one per core)."),
     timeout: Optional[float] = typer.Option(
-        None, help="CPU seconds per program; wall clock is limited to twice that [default: humaneval 3, mbpp 10]."
+        None, help="CPU seconds per program; wall clock is limited to twice that. [default: humaneval 3, mbpp 10]"
     ),
     memory_mb: int = typer.Option(2048, help="Address-space limit per program, MiB."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: beside the samples, NAME.eval-DATASET]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder. [default: beside the samples, NAME.eval-DATASET]"),
     resume: bool = typer.Option(False, help="Reuse results already in --out for the same samples and settings."),
     overwrite: bool = typer.Option(False, help="Replace an existing evaluation at --out."),
     reference: bool = typer.Option(False, help="Run the dataset's own solutions instead of samples (the harness self-check)."),
 ) -> None:
-    """pass@k of code samples on HumanEval or MBPP; every test program runs in its own sandbox."""
+    """pass@k of code samples on HumanEval or MBPP; every test program runs in its own sandbox.
+
+    \b
+    Example:
+      mtp eval pass@k samples/he-greedy.jsonl --dataset humaneval --k 1
+    """
     from mtp_cli.eval import EvalConfig, SandboxConfig, evaluate
     from mtp_cli.problems import dataset_info
 

@@ -19,18 +19,26 @@ def generate(
     prompt: Optional[str] = typer.Option(None, help="One prompt text (task_id \"prompt\")."),
     mode: str = typer.Option("greedy", help="greedy, sample, or speculative (the extra heads draft, head 1 verifies: sampling's distribution exactly; greedy's tokens up to the first near-tie, each token within 1e-4 of head 1's top float32 logit, see README)."),
     num_samples: int = typer.Option(1, help="Samples per prompt (pass@k needs more than k; needs --temperature > 0)."),
-    temperature: Optional[float] = typer.Option(None, help="Sampling temperature [default: 1.0 for sample, 0 (greedy) for speculative]."),
+    temperature: Optional[float] = typer.Option(None, help="Sampling temperature. [default: 1.0 for sample, 0 (greedy) for speculative]"),
     top_p: float = typer.Option(1.0, help="Nucleus sampling: keep the smallest set of tokens holding this mass (1: off)."),
     top_k: int = typer.Option(0, help="Keep only the K most likely tokens (0: off)."),
     max_new_tokens: int = typer.Option(512, help="New tokens per sample at most."),
-    stop: List[str] = typer.Option([], help="Stop sequence, added to the dataset's defaults (repeatable)."),
+    stop: List[str] = typer.Option([], metavar="TEXT", help="Stop sequence, added to the dataset's defaults (repeatable)."),
     batch_size: int = typer.Option(16, help="Rows decoded together."),
-    draft_heads: Optional[int] = typer.Option(None, help="Speculative: extra heads that draft (heads 2..K+1) [default: all]."),
+    draft_heads: Optional[int] = typer.Option(None, help="Speculative: extra heads that draft (heads 2..K+1). [default: all]"),
     seed: int = typer.Option(0, help="Seed: each sample's draws depend only on it, the prompt and the sample index."),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, ..."),
     limit: Optional[int] = typer.Option(None, help="Only the first N prompts."),
+    fixed_length: bool = typer.Option(False, "--fixed-length", help="Decode exactly --max-new-tokens per sample: no stop sequences, EOS does not end it (to time decoding)."),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core). Decoding one row at a time gains little from more. [default: 1]"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing samples file at --out."),
 ) -> None:
-    """Generate completions for benchmark or custom prompts, optionally with self-speculative decoding."""
+    """Generate completions for benchmark or custom prompts, optionally with self-speculative decoding.
+
+    \b
+    Example:
+      mtp generate runs/tiny-n4 --dataset humaneval --mode speculative --out samples/he-spec.jsonl
+    """
     from mtp_cli.generate import GenerateConfig, generate_samples
 
     config = GenerateConfig(
@@ -51,6 +59,9 @@ def generate(
         seed=seed,
         device=device,
         limit=limit,
+        fixed_length=fixed_length,
+        threads=threads,
+        overwrite=overwrite,
     )
     with RichProgress() as progress:
         manifest = generate_samples(config, progress)

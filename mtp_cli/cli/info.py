@@ -29,7 +29,12 @@ def info(
     path: Path = typer.Argument(..., help="An artifact folder, a manifest.json, or a file with a sidecar manifest."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of a table."),
 ) -> None:
-    """Print the manifest of an artifact written by mtp."""
+    """Print the manifest of an artifact written by mtp.
+
+    \b
+    Example:
+      mtp info runs/tiny-n4 --json
+    """
     manifest = find_manifest(path)
     if as_json:
         print(json.dumps(manifest, indent=2))

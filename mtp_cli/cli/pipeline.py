@@ -9,9 +9,11 @@ from typing import Any, List, Optional
 import typer
 from rich.table import Table
 
+from mtp_cli.cli.usage import help_when_bare
 from mtp_cli.cli.console import RichProgress, console, err_console
 
-app = typer.Typer(help="Run a recipe: tokenize -> train -> generate -> eval -> report.", no_args_is_help=True)
+app = typer.Typer(help="Run a recipe: tokenize -> train -> generate -> eval -> report.", rich_markup_mode=None)
+app.callback(invoke_without_command=True)(help_when_bare)
 
 
 class ConsoleReporter:
@@ -48,10 +50,15 @@ def _load(recipe: Path, out: Optional[Path], overrides: list[str]):
 @app.command("run")
 def run(
     recipe: Path = typer.Argument(..., help="A recipe YAML file, e.g. pipelines/quickstart.yaml.", show_default=False),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder [default: mtp-out/RECIPE-NAME]."),
-    set_values: List[str] = typer.Option([], "--set", help="Override SECTION.KEY=VALUE (repeatable), e.g. --set train.steps=50."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder. [default: mtp-out/RECIPE-NAME]"),
+    set_values: List[str] = typer.Option([], "--set", metavar="SECTION.KEY=VALUE", help="Override SECTION.KEY=VALUE (repeatable), e.g. --set train.steps=50."),
 ) -> int:
-    """Run every step of a recipe; steps whose settings and inputs are unchanged are skipped."""
+    """Run every step of a recipe; steps whose settings and inputs are unchanged are skipped.
+
+    \b
+    Example:
+      mtp pipeline run pipelines/quickstart.yaml --set train.steps=50
+    """
     from mtp_cli.pipeline import PipelineInterrupted, run_pipeline, summarize_pipeline
 
     spec = _load(recipe, out, set_values)
@@ -71,9 +78,14 @@ def run(
 @app.command("check")
 def check(
     recipe: Path = typer.Argument(..., help="A recipe YAML file.", show_default=False),
-    set_values: List[str] = typer.Option([], "--set", help="Override SECTION.KEY=VALUE (repeatable)."),
+    set_values: List[str] = typer.Option([], "--set", metavar="SECTION.KEY=VALUE", help="Override SECTION.KEY=VALUE (repeatable)."),
 ) -> None:
-    """Check a recipe (every key and value) without running anything."""
+    """Check a recipe (every key and value) without running anything.
+
+    \b
+    Example:
+      mtp pipeline check pipelines/gpu-small.yaml
+    """
     spec = _load(recipe, None, set_values)
     runs = ", ".join(f"{name} ({spec.run_model(name)})" for name in spec.runs)
     generations = ", ".join(f"{g.name} ({g.config.mode})" for g in spec.generations) or "none"

@@ -13,12 +13,17 @@ from mtp_cli.cli.console import console
 
 def report(
     runs: List[Path] = typer.Argument(
-        ..., help="Training runs, samples files (.jsonl with their .manifest.json), evaluation folders, or folders holding them (a pipeline's output).",
+        ..., metavar="PATHS...", help="Training runs, samples files (.jsonl with their .manifest.json), evaluation folders, or folders holding them (a pipeline's output).",
         show_default=False,
     ),
     out: Path = typer.Option(Path("report"), "--out", "-o", help="Report folder (an earlier report there is replaced)."),
 ) -> None:
-    """Draw loss, tokens-per-forward, speed-up and pass@k figures, with a Markdown summary."""
+    """Draw loss, tokens-per-forward, speed-up and pass@k figures, with a Markdown summary.
+
+    \b
+    Example:
+      mtp report runs/tiny-n1 runs/tiny-n4 samples/ --out report
+    """
     from mtp_cli.report import ReportConfig, write_report  # matplotlib loads only when a report is made
 
     result = write_report(ReportConfig(inputs=list(runs), out=out))

@@ -8,8 +8,10 @@ import typer
 from rich.table import Table
 
 from mtp_cli.cli.console import RichProgress, console
+from mtp_cli.cli.usage import help_when_bare
 
-app = typer.Typer(help="Synthetic tasks where multi-token prediction shows at small scale (the method's §4).", no_args_is_help=True)
+app = typer.Typer(help="Synthetic tasks where multi-token prediction shows at small scale (the method's §4).", rich_markup_mode=None)
+app.callback(invoke_without_command=True)(help_when_bare)
 
 
 @app.command("polynomials")

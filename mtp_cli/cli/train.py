@@ -22,39 +22,44 @@ from mtp_cli.cli.console import console, err_console
 def train(
     data: Path = typer.Argument(..., help="A folder written by `mtp tokenize`.", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: manifest.json, metrics.jsonl, checkpoints/."),
-    preset: Optional[str] = typer.Option(None, help="Model size: tiny, small, base, 1b, 7b. (default: tiny)"),
-    heads: Optional[int] = typer.Option(None, help="n: prediction heads; head k predicts the token k ahead. (default: 4)"),
-    steps: Optional[int] = typer.Option(None, help="Optimizer steps. (default: one pass over the train split)"),
+    preset: Optional[str] = typer.Option(None, help="Model size: tiny, small, base, 1b, 7b. [default: tiny]"),
+    heads: Optional[int] = typer.Option(None, help="n: prediction heads; head k predicts the token k ahead. [default: 4]"),
+    steps: Optional[int] = typer.Option(None, help="Optimizer steps. [default: one pass over the train split]"),
     tokens: Optional[int] = typer.Option(None, help="Train on this many tokens instead of --steps."),
-    batch_tokens: Optional[int] = typer.Option(None, help="Tokens per optimizer step (whole rows). (default: 32768)"),
-    micro_batch: Optional[int] = typer.Option(None, help="Rows per forward/backward; gradients accumulate. (default: 4)"),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate. (default: 3e-4)"),
-    warmup: Optional[int] = typer.Option(None, help="Linear warmup steps. (default: 2% of the steps)"),
-    min_lr_ratio: Optional[float] = typer.Option(None, help="Cosine decays to this fraction of --lr. (default: 0.03)"),
-    grad_clip: Optional[float] = typer.Option(None, help="Gradient norm clip. (default: 1.0)"),
-    weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay on matrices. (default: 0.1)"),
-    loss_weights: Optional[str] = typer.Option(None, help="Comma-separated weight per head, e.g. 1,0.5,0.5,0.5. (default: all 1)"),
-    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N (bf16 autocast on CUDA). (default: auto)"),
-    seed: Optional[int] = typer.Option(None, help="Seed of the initialization and the data order. (default: 0)"),
+    batch_tokens: Optional[int] = typer.Option(None, help="Tokens per optimizer step (whole rows). [default: 32768]"),
+    micro_batch: Optional[int] = typer.Option(None, help="Rows per forward/backward; gradients accumulate. [default: 4]"),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate. [default: 3e-4]"),
+    warmup: Optional[int] = typer.Option(None, help="Linear warmup steps. [default: 2% of the steps]"),
+    min_lr_ratio: Optional[float] = typer.Option(None, help="Cosine decays to this fraction of --lr. [default: 0.03]"),
+    grad_clip: Optional[float] = typer.Option(None, help="Gradient norm clip. [default: 1.0]"),
+    weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay on matrices. [default: 0.1]"),
+    loss_weights: Optional[str] = typer.Option(None, help="Comma-separated weight per head, e.g. 1,0.5,0.5,0.5. [default: all 1]"),
+    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N (bf16 autocast on CUDA). [default: auto]"),
+    seed: Optional[int] = typer.Option(None, help="Seed of the initialization and the data order. [default: 0]"),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
     init_from: Optional[Path] = typer.Option(None, help="Start from this checkpoint (a run folder or a step folder); --heads may differ."),
     freeze_trunk: bool = typer.Option(False, "--freeze-trunk", help="With --init-from: train only the extra heads, keep the next-token model."),
-    set_fields: List[str] = typer.Option([], "--set", help="Model field override FIELD=VALUE (repeatable), e.g. --set dim=256."),
-    head_type: Optional[str] = typer.Option(None, help="transformer (one block per head) or linear (extra heads only). (default: transformer)"),
+    set_fields: List[str] = typer.Option([], "--set", metavar="FIELD=VALUE", help="Model field override FIELD=VALUE (repeatable), e.g. --set dim=256."),
+    head_type: Optional[str] = typer.Option(None, help="transformer (one block per head) or linear (extra heads only). [default: transformer]"),
     heads_on_top: bool = typer.Option(False, "--heads-on-top", help="Keep the n=1 trunk whole and add the extra heads on top."),
     tie_embeddings: bool = typer.Option(False, "--tie-embeddings", help="Share the embedding and unembedding matrices."),
     naive_mtp: bool = typer.Option(False, "--naive-mtp", help="Keep all heads' logits alive at once (benchmark only)."),
-    eval_every: Optional[int] = typer.Option(None, help="Validation loss per head every N steps. (default: 250)"),
-    eval_tokens: Optional[int] = typer.Option(None, help="Validation tokens per evaluation. (default: 262144)"),
-    save_every: Optional[int] = typer.Option(None, help="Checkpoint every N steps (and at the end). (default: 500)"),
-    keep_checkpoints: Optional[int] = typer.Option(None, help="Checkpoints kept. (default: 3)"),
+    eval_every: Optional[int] = typer.Option(None, help="Validation loss per head every N steps. [default: 250]"),
+    eval_tokens: Optional[int] = typer.Option(None, help="Validation tokens per evaluation. [default: 262144]"),
+    save_every: Optional[int] = typer.Option(None, help="Checkpoint every N steps (and at the end). [default: 500]"),
+    keep_checkpoints: Optional[int] = typer.Option(None, help="Checkpoints kept. [default: 3]"),
     compile_blocks: bool = typer.Option(False, "--compile", help="torch.compile each transformer block (Triton on CUDA, a C++ compiler on CPU)."),
     fsdp: bool = typer.Option(False, "--fsdp", help="Under torchrun: shard weights, gradients and optimizer state (FSDP2) instead of replicating."),
     activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Recompute trunk activations in backward: less memory, ~1/3 more trunk compute."),
-    threads: Optional[int] = typer.Option(None, help="Torch CPU threads; 1 is faster on cores shared with other jobs. (default: one per core)"),
-    peak_tflops: Optional[float] = typer.Option(None, help="One device's peak TFLOP/s, for MFU. (default: known GPUs' dense bf16 peak; none on CPU)"),
+    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core, faster on idle cores of your own; slower when they are shared). [default: 1]"),
+    peak_tflops: Optional[float] = typer.Option(None, help="One device's peak TFLOP/s, for MFU. [default: known GPUs' dense bf16 peak; none on CPU]"),
 ) -> int:
-    """Train a transformer with n future-token heads on `mtp tokenize` output."""
+    """Train a transformer with n future-token heads on `mtp tokenize` output.
+
+    \b
+    Example:
+      mtp train data/mine --out runs/tiny-n4 --preset tiny --heads 4 --steps 600
+    """
     from mtp_cli.model import parse_override
     from mtp_cli.train import TrainConfig, config_for_resume
     from mtp_cli.train import train as run_training
@@ -119,6 +124,8 @@ class TrainDisplay:
 
     def __exit__(self, *exc) -> None:
         self.live.__exit__(*exc)
+        if not err_console.is_terminal:  # rich ends a terminal's live line, not a file's
+            err_console.line()
 
     def on_start(self, plan: dict[str, Any]) -> None:
         self.plan = plan
@@ -127,6 +134,9 @@ class TrainDisplay:
             f"training {plan['parameters'] / 1e6:.1f}M parameters, {plan['heads']} heads, on {plan['device']}{processes}: "
             f"steps {plan['start_step']}..{plan['total_steps']}, {plan['tokens_per_step']:,} tokens per step"
         )
+        if not plan.get("validation_rows"):
+            err_console.print("[yellow]warning:[/] the data has no validation split: no validation loss will be shown "
+                              "(tokenize with --val-fraction or --validation SOURCES)", highlight=False, soft_wrap=True)
 
     def on_step(self, record: dict[str, Any]) -> None:
         seconds = record["step_seconds"]

@@ -31,6 +31,9 @@ class GenerateConfig:
     seed: int = 0
     device: str = "cpu"
     limit: int | None = None  # only the first N prompts
+    fixed_length: bool = False  # exactly max_new_tokens per sample: no stop sequences, EOS does not end it
+    threads: int | None = None  # torch CPU threads; None: 1 (mtp_cli/model/threads.py), 0: one per core
+    overwrite: bool = False  # replace an existing samples file at `out`
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -49,6 +52,10 @@ class GenerateConfig:
         for name in ("num_samples", "max_new_tokens", "batch_size"):
             if getattr(self, name) < 1:
                 raise MtpError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.threads is not None and self.threads < 0:
+            raise MtpError(f"--threads must be 0 (one per core) or more, got {self.threads}", "leave it out for the default, 1")
+        if self.fixed_length and self.stop:
+            raise MtpError("--fixed-length decodes without stop sequences, so --stop has no effect", "drop one of them")
         if self.limit is not None and self.limit < 1:
             raise MtpError(f"--limit must be at least 1, got {self.limit}")
         if self.draft_heads is not None and self.mode != "speculative":

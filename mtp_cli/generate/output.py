@@ -16,7 +16,6 @@ from mtp_cli.artifacts import SIDECAR_SUFFIX, MtpError, atomic_write_json, atomi
 from mtp_cli.generate.rows import RowResult
 
 
-
 @dataclass
 class GeneratedSample:
     task_id: str | int
@@ -64,11 +63,13 @@ def totals(samples: list[GeneratedSample], prompts: int, seconds: float, draft_h
     return summary
 
 
-def check_output_file(out: Path) -> None:
+def check_output_file(out: Path, overwrite: bool = False) -> None:
     if out.is_dir():
         raise MtpError(f"--out {out} is a folder", "give the path of a .jsonl file")
     if out.name.endswith(SIDECAR_SUFFIX):
         raise MtpError(f"--out {out} names a manifest", "give the path of a .jsonl file")
+    if out.exists() and not overwrite:
+        raise MtpError(f"--out {out} already exists", "pass --overwrite to replace it, or choose another --out")
 
 
 def write_samples(out: Path, samples: list[GeneratedSample], manifest: dict[str, Any], speculative: bool) -> None:

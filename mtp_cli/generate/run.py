@@ -20,6 +20,7 @@ from mtp_cli.generate.speculative import decode_speculative
 from mtp_cli.generate.stopping import StopChecker, cut_at_stop, token_bytes
 from mtp_cli.model import MtpTransformer, load_checkpoint, read_checkpoint_config
 from mtp_cli.model.checkpoint import WEIGHTS_NAME
+from mtp_cli.model.threads import set_threads
 
 
 @dataclass
@@ -95,10 +96,11 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
     """Decode every prompt `num_samples` times; write the samples file and its manifest; return the manifest."""
     progress = progress or NullProgress()
     config.validate()
-    check_output_file(config.out)
+    check_output_file(config.out, config.overwrite)
     prompt_set = load_prompt_set(config.dataset, config.prompts, config.prompt)
     prompts = prompt_set.prompts[: config.limit]
-    stops = tuple(dict.fromkeys([*prompt_set.stops, *config.stop]))
+    stops = () if config.fixed_length else tuple(dict.fromkeys([*prompt_set.stops, *config.stop]))
+    set_threads(config.threads)
     loaded = load_model(config.checkpoint, open_device(config.device))
     model = loaded.model
     speculative = config.mode == "speculative"
@@ -115,7 +117,7 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
     started = time.perf_counter()
     for first in range(0, len(rows), config.batch_size):
         batch = rows[first : first + config.batch_size]
-        checker = StopChecker(table, stops, loaded.eos_id, [limits[p] for p, _ in batch])
+        checker = StopChecker(table, stops, None if config.fixed_length else loaded.eos_id, [limits[p] for p, _ in batch])
         seeds = [sample_seed(config.seed, p, str(prompts[p].task_id), s) for p, s in batch]
         batch_ids = [ids[p] for p, _ in batch]
         if speculative:
@@ -140,6 +142,7 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
         prompt_tokens=("BOS" if loaded.start_id != loaded.eos_id else "EOS") + " + prompt",
         device=str(model.tok_embeddings.weight.device),
         torch_version=torch.__version__,
+        threads=torch.get_num_threads(),
         totals=summary,
     )
     write_samples(config.out, samples, manifest, speculative)

@@ -55,7 +55,8 @@ def cut_at_stop(text: str, stops: tuple[str, ...]) -> str:
 class StopChecker:
     """Per-row end detection; `feed` tells how many of a row's new tokens belong to the completion."""
 
-    def __init__(self, table: list[bytes], stops: tuple[str, ...], eos_id: int, limits: list[int]):
+    def __init__(self, table: list[bytes], stops: tuple[str, ...], eos_id: int | None, limits: list[int]):
+        # eos_id None: EOS is a token like any other (fixed-length decoding, for timing)
         self.table, self.eos_id, self.limits = table, eos_id, limits
         self.stops = [s.encode("utf-8") for s in stops if s]
         self.window = max((len(s) for s in self.stops), default=0)

@@ -215,7 +215,7 @@ class PipelineRunner:
         inputs = [self.spec.run_folder(run) / MANIFEST_NAME]
         if self.spec.synth is not None:  # the test problems are an input of their own
             inputs.append(self.spec.synth_folder / "test.jsonl")
-        key = markers.step_key(_settings(config, "checkpoint", "out", "device"), inputs)
+        key = markers.step_key(_settings(config, "checkpoint", "out", "device", "overwrite"), inputs)
         if self._skip_if_done(step, key, manifest):
             return True
 
@@ -236,6 +236,9 @@ class PipelineRunner:
 
         settings, dataset = self.spec.eval, generation.config.dataset
         step = f"eval/{run}/{generation.name}"
+        if generation.config.fixed_length:
+            self._skipped(step, "not applicable: fixed-length samples run past their stops (a speed measurement)")
+            return
         samples, out = self.spec.samples_file(run, generation.name), self.spec.eval_folder(run, generation.name)
         sandbox = SandboxConfig(timeout=settings.timeout or dataset_info(dataset).default_timeout, memory_mb=settings.memory_mb)
         config = EvalConfig(dataset=dataset, out=out, samples=samples, ks=list(settings.ks), workers=settings.workers, sandbox=sandbox)

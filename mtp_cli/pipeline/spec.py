@@ -220,7 +220,7 @@ def _generations(recipe: dict[str, Any], evaluating: bool, synth: Path | None = 
     for name, values in _mapping(recipe, "generate").items():
         name = _check_name(name, "generate")
         section = f"generate.{name}"
-        fixed = {"checkpoint": Path("."), "out": Path(".")}
+        fixed = {"checkpoint": Path("."), "out": Path("."), "overwrite": True}  # the samples files are the pipeline's own
         if synth is not None:  # every generation answers the task's test problems
             fixed.update(prompts=synth / "test.jsonl", dataset=None, prompt=None)
         config = build_section(GenerateConfig, values or {}, section, fixed)

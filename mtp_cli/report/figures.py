@@ -110,7 +110,9 @@ def accepted_figure(sets: list[SamplesSet]) -> Figure:
         steps = max(sum(counts), 1)
         mean = sum((m + 1) * c for m, c in enumerate(counts)) / steps
         x = np.arange(1, len(counts) + 1) + (i - (len(sets) - 1) / 2) * width
-        label = f"{samples.label}: mean {mean:.2f} tokens per verification pass"
+        overall = totals(samples).get("tokens_per_forward")
+        overall_text = f"{overall:.2f} tokens per forward pass, the prompt's included; " if overall is not None else ""
+        label = f"{samples.label}: {overall_text}{mean:.2f} per verification pass"
         ax.bar(x, [c / steps for c in counts], width=width, color=color(i), label=label)
     ax.set_xticks(range(1, most + 1))
     ax.set_xlabel("tokens produced by one verification forward pass (1 + drafts accepted)")

@@ -81,10 +81,11 @@ class Speedup:
 
 def _comparison_key(samples: SamplesSet) -> str:
     """Speeds compare when only the decoding mode differs: same weights, prompts, sampling settings,
-    device and batch size."""
+    stops and lengths, device, threads and batch size."""
     m, args = samples.manifest, samples.manifest.get("arguments") or {}
     prompts = (m.get("inputs") or [{}, {}])[1:2]
-    key = [samples.checkpoint.get("sha256"), prompts, m.get("sampling"), m.get("device"), args.get("batch_size"), args.get("num_samples")]
+    key = [samples.checkpoint.get("sha256"), prompts, m.get("sampling"), m.get("device"), m.get("threads"), m.get("stop_sequences"),
+           args.get("batch_size"), args.get("num_samples"), args.get("max_new_tokens"), bool(args.get("fixed_length"))]
     return json.dumps(key, sort_keys=True)
 
 

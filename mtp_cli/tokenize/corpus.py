@@ -25,6 +25,7 @@ from mtp_cli.artifacts import (
     write_manifest,
 )
 from mtp_cli.tokenize import vocab
+from mtp_cli.tokenize.fields import FieldReport
 from mtp_cli.tokenize.shards import COLUMN, SplitWriter
 from mtp_cli.tokenize.sources import (
     DECODE_POLICIES,
@@ -55,6 +56,7 @@ class TokenizeConfig:
     eos_token: str | None = None
     shard_tokens: int = 1 << 27
     overwrite: bool = False
+    validation: list[str] = field(default_factory=list)  # explicit validation SOURCES; empty: split the corpus
 
 
 def validate_config(cfg: TokenizeConfig) -> None:
@@ -78,6 +80,31 @@ def validate_config(cfg: TokenizeConfig) -> None:
             )
 
 
+def choose_split(cfg: TokenizeConfig, sources: list[Source]) -> str:
+    """How documents go to validation: "sources" (--validation), "document" (a hash of each
+    document's key), or "position" (the last --val-fraction of every document's tokens, as nanoGPT
+    splits its one text) when the corpus is plain files of which the hash would pick none, e.g.
+    one .txt file. Record sources (JSONL, parquet, datasets) are split by document; an empty split
+    is warned about."""
+    if cfg.validation:
+        return "sources"
+    if cfg.val_fraction == 0 or any(s.kind not in ("files", "stdlib") for s in sources):
+        return "document"
+    keys = (s.key_of(path) for s in sources for path in s.files)
+    return "document" if any(is_validation(key, cfg.seed, cfg.val_fraction) for key in keys) else "position"
+
+
+def empty_split_warnings(stats: dict, cfg: TokenizeConfig, split_by: str) -> list[str]:
+    warnings = []
+    if stats["train"].tokens == 0:
+        warnings.append("the train split is empty: `mtp train` will refuse this folder")
+    if stats["validation"].tokens == 0:
+        why = "--val-fraction is 0" if cfg.val_fraction == 0 and split_by != "sources" else f"no document went to it, split by {split_by}"
+        warnings.append(f"the validation split is empty ({why}): training will show no validation loss; "
+                        "raise --val-fraction or pass --validation SOURCES")
+    return warnings
+
+
 def is_validation(key: str, seed: int, fraction: float) -> bool:
     """A document's split: a hash of its key, so it does not depend on order or worker count."""
     digest = hashlib.blake2b(f"{seed}\0{key}".encode(), digest_size=8).digest()
@@ -90,11 +117,13 @@ def _read_settings(cfg: TokenizeConfig) -> ReadSettings:
 
 
 def _training_texts(cfg: TokenizeConfig, sources: list[Source], workers: int, progress: ProgressSink) -> Iterator[str]:
+    """The train split's texts (validation sources are not passed in; a position split trains on whole documents)."""
     settings = _read_settings(cfg)
+    by_document = choose_split(cfg, sources) == "document"
     progress.phase("reading corpus to train BPE", sum(s.bytes for s in sources), "B")
     for result in process_units(iter_units(sources, settings.text_field, settings.explicit_field), settings, None, workers):
         for doc in result.docs.docs:
-            if doc.text is not None and not is_validation(doc.key, cfg.seed, cfg.val_fraction):
+            if doc.text is not None and not (by_document and is_validation(doc.key, cfg.seed, cfg.val_fraction)):
                 yield doc.text
         progress.advance(result.progress)
 
@@ -161,9 +190,29 @@ def is_current(cfg: TokenizeConfig) -> bool:
     if _stable_arguments(manifest["arguments"]) != _stable_arguments(asdict(cfg)):
         return False
     try:
-        return manifest["inputs"] == _hash_sources(resolve_sources(cfg.sources, tuple(cfg.include)))
+        sources = resolve_sources(cfg.sources, tuple(cfg.include))
+        if cfg.validation:
+            sources += resolve_sources(cfg.validation, tuple(cfg.include))
+        return manifest["inputs"] == _hash_sources(sources)
     except MtpError:
         return False
+
+
+def add_document(writers: dict[str, SplitWriter], split_by: str, from_validation_source: bool, key: str, ids, text_bytes: int,
+                 cfg: TokenizeConfig) -> None:
+    if split_by == "position":
+        cut = len(ids) - int(len(ids) * cfg.val_fraction)
+        train_bytes = text_bytes * cut // max(len(ids), 1)
+        if cut:
+            writers["train"].add(ids[:cut], train_bytes)
+        if cut < len(ids):
+            writers["validation"].add(ids[cut:], text_bytes - train_bytes)
+        return
+    if split_by == "sources":
+        split = "validation" if from_validation_source else "train"
+    else:
+        split = "validation" if is_validation(key, cfg.seed, cfg.val_fraction) else "train"
+    writers[split].add(ids, text_bytes)
 
 
 def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -> dict:
@@ -173,7 +222,8 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
     validate_config(cfg)
     check_output_folder(Path(cfg.out), cfg.overwrite)  # fail before any work
     sources = resolve_sources(cfg.sources, tuple(cfg.include))
-    for source in sources:
+    validation_sources = resolve_sources(cfg.validation, tuple(cfg.include)) if cfg.validation else []
+    for source in sources + validation_sources:
         if not source.files:
             raise MtpError(
                 f"no files under {source.arg} match --include {' '.join(cfg.include)}",
@@ -181,6 +231,8 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
             )
     workers = cfg.workers or default_workers()
     spec, origin = resolve_tokenizer(cfg, sources, workers, progress)
+    split_by = choose_split(cfg, sources)
+    sources = sources + validation_sources  # source indices from len(sources) on are validation
     if spec.kind == "bytes":
         workers = 1  # encoding bytes is a copy: worker processes would cost more in transfer than they save
     settings = _read_settings(cfg)
@@ -194,6 +246,7 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
         hashes = [list(_record_file_hashes(s).items()) for s in sources]
         skipped: list[dict] = []
         replaced = Counter()
+        fields = FieldReport([s.arg for s in sources], settings.explicit_field)
         progress.phase("tokenizing", sum(s.bytes for s in sources), "B")
         with open(stage / "files.jsonl", "w") as files_log:
             for result in process_units(iter_units(sources, settings.text_field, settings.explicit_field), settings, spec, workers):
@@ -202,11 +255,12 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
                     hashes[result.docs.source].append((file["path"], file["sha256"]))
                     files_log.write(json.dumps({"source": result.docs.source, **file}) + "\n")
                 for doc, ids in zip(result.docs.docs, result.ids):
+                    fields.add(result.docs.source, doc.field, doc.text, doc.text_bytes)
                     if doc.skip:
                         skipped.append({"document": doc.key, "source": sources[result.docs.source].arg, "reason": doc.skip})
                         continue
-                    split = "validation" if is_validation(doc.key, cfg.seed, cfg.val_fraction) else "train"
-                    writers[split].add(ids, doc.text_bytes)
+                    add_document(writers, split_by, result.docs.source >= len(sources) - len(validation_sources),
+                                 doc.key, ids, doc.text_bytes, cfg)
                     tokens += len(ids)
                     if doc.replaced:
                         replaced["bytes"] += doc.replaced
@@ -232,6 +286,9 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
             ),
             pad_id_used=pad_id,
             splits={split: asdict(s) for split, s in stats.items()},
+            split_by=split_by,
+            text_fields=fields.summary(),
+            warnings=fields.warnings() + empty_split_warnings(stats, cfg, split_by),
             skipped={"counts": dict(Counter(s["reason"] for s in skipped)), "documents": skipped},
             undecodable_bytes_replaced=replaced["bytes"],
             documents_with_replacements=replaced["documents"],

@@ -80,6 +80,7 @@ class TextUnit:
     keys: list[str]
     texts: list[str | None]
     progress: int = 0
+    field: str = ""  # the column the texts come from
 
 
 Unit = FileUnit | JsonlUnit | TextUnit
@@ -92,6 +93,7 @@ class Document:
     text_bytes: int  # UTF-8 bytes of the text
     skip: str | None = None  # why it was skipped
     replaced: int = 0  # undecodable bytes replaced by U+FFFD
+    field: str | None = None  # the record field or column it was read from; None for a plain file
 
 
 @dataclass
@@ -222,13 +224,13 @@ def _text_column(schema: pa.Schema, path: Path, text_field: str, explicit: bool)
     )
 
 
-def _batches_units(index: int, source: Source, path: Path, batches, rows: int) -> Iterator[TextUnit]:
+def _batches_units(index: int, source: Source, path: Path, batches, rows: int, column: str) -> Iterator[TextUnit]:
     key, size = source.key_of(path), _size(path)
     row = 0
     for batch in batches:
         texts = batch.column(0).to_pylist()
         progress = size * (row + len(texts)) // max(rows, 1) - size * row // max(rows, 1)
-        yield TextUnit(index, [f"{key}:{row + i}" for i in range(len(texts))], texts, progress)
+        yield TextUnit(index, [f"{key}:{row + i}" for i in range(len(texts))], texts, progress, column)
         row += len(texts)
 
 
@@ -239,7 +241,7 @@ def _parquet_units(index: int, source: Source, path: Path, text_field: str, expl
         raise MtpError(f"cannot read {path} as parquet: {e}", "fix or remove the file") from None
     column = _text_column(parquet.schema_arrow, path, text_field, explicit)
     batches = parquet.iter_batches(batch_size=1024, columns=[column])
-    yield from _batches_units(index, source, path, batches, parquet.metadata.num_rows)
+    yield from _batches_units(index, source, path, batches, parquet.metadata.num_rows, column)
 
 
 def _arrow_units(index: int, source: Source, path: Path, text_field: str, explicit: bool) -> Iterator[TextUnit]:
@@ -249,7 +251,7 @@ def _arrow_units(index: int, source: Source, path: Path, text_field: str, explic
         raise MtpError(f"cannot read {path} as an Arrow file: {e}", "fix or remove the file") from None
     column = _text_column(reader.schema, path, text_field, explicit)
     table = reader.read_all().select([column])  # memory-mapped: no copy
-    yield from _batches_units(index, source, path, table.to_batches(max_chunksize=1024), table.num_rows)
+    yield from _batches_units(index, source, path, table.to_batches(max_chunksize=1024), table.num_rows, column)
 
 
 def iter_units(sources: list[Source], text_field: str, explicit_field: bool) -> Iterator[Unit]:
@@ -341,14 +343,15 @@ def _read_files(unit: FileUnit, policy: str) -> UnitDocs:
     return out
 
 
-def _field_value(record: object, text_field: str, explicit: bool) -> object:
+def _field_value(record: object, text_field: str, explicit: bool) -> tuple[str, object]:
+    """(the field read, its value); the value is KeyError when the record has neither field."""
     if not isinstance(record, dict):
-        return KeyError
+        return text_field, KeyError
     if text_field in record:
-        return record[text_field]
+        return text_field, record[text_field]
     if not explicit and FALLBACK_TEXT_FIELD in record:
-        return record[FALLBACK_TEXT_FIELD]
-    return KeyError
+        return FALLBACK_TEXT_FIELD, record[FALLBACK_TEXT_FIELD]
+    return text_field, KeyError
 
 
 def _read_jsonl(unit: JsonlUnit, policy: str, text_field: str, explicit: bool) -> UnitDocs:
@@ -367,23 +370,23 @@ def _read_jsonl(unit: JsonlUnit, policy: str, text_field: str, explicit: bool) -
             record = json.loads(line)
         except ValueError:
             raise MtpError(f"{where} is not valid JSON", "fix or remove that line") from None
-        value = _field_value(record, text_field, explicit)
+        field, value = _field_value(record, text_field, explicit)
         if value is KeyError or not (isinstance(value, str) or value is None):
             wanted = f"'{text_field}'" + ("" if explicit else f" or '{FALLBACK_TEXT_FIELD}'")
             raise MtpError(f"{where} has no text field {wanted}", "pass --text-field NAME")
-        out.docs.append(_text_document(key, value, replaced))
+        out.docs.append(_text_document(key, value, replaced, field))
     return out
 
 
-def _text_document(key: str, value: str | None, replaced: int = 0) -> Document:
+def _text_document(key: str, value: str | None, replaced: int = 0, field: str | None = None) -> Document:
     if not value:
-        return Document(key, None, 0, skip="empty")
+        return Document(key, None, 0, skip="empty", field=field)
     text, size, surrogates = clean_surrogates(value)
-    return Document(key, text, size, replaced=replaced + surrogates)
+    return Document(key, text, size, replaced=replaced + surrogates, field=field)
 
 
 def _read_texts(unit: TextUnit) -> UnitDocs:
-    return UnitDocs(unit.source, [_text_document(key, text) for key, text in zip(unit.keys, unit.texts)])
+    return UnitDocs(unit.source, [_text_document(key, text, field=unit.field) for key, text in zip(unit.keys, unit.texts)])
 
 
 def read_unit(unit: Unit, policy: str, text_field: str, explicit_field: bool) -> UnitDocs:

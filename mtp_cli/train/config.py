@@ -52,7 +52,7 @@ class TrainConfig:
     fsdp: bool = False  # shard parameters, gradients and optimizer state over the torchrun processes
     activation_checkpointing: bool = False  # recompute trunk activations in backward
     peak_tflops: float | None = None  # one device's peak, for MFU; None: known GPUs' bf16 peak, else no MFU
-    threads: int | None = None  # torch CPU threads; None: torch's default (one per physical core)
+    threads: int | None = None  # torch CPU threads; None: 1 (mtp_cli/model/threads.py), 0: one per physical core
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
@@ -70,8 +70,8 @@ class TrainConfig:
                 raise MtpError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise MtpError(f"--lr must be a positive number, got {self.lr}")
-        if self.threads is not None and self.threads < 1:
-            raise MtpError(f"--threads must be at least 1, got {self.threads}", "leave it out for one thread per core")
+        if self.threads is not None and self.threads < 0:
+            raise MtpError(f"--threads must be 0 (one per core) or more, got {self.threads}", "leave it out for the default, 1")
         if self.peak_tflops is not None and not (self.peak_tflops > 0 and math.isfinite(self.peak_tflops)):
             raise MtpError(f"--peak-tflops must be a positive number, got {self.peak_tflops}")
         if self.warmup is not None and self.warmup < 0:

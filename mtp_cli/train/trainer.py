@@ -55,7 +55,7 @@ from mtp_cli.train.parallelize import prepare_model
 from mtp_cli.train.run_folder import prepare_run_folder, write_run_manifest
 from mtp_cli.train.schedule import default_warmup, lr_at
 from mtp_cli.train.setup import build_model, open_data, pick_device, resolve_model_config
-from mtp_cli.train.threads import set_threads
+from mtp_cli.model.threads import set_threads
 
 
 @dataclass
@@ -285,6 +285,7 @@ class Trainer:
         self.observer.on_start(
             vars(self.plan) | {"start_step": self.state.step, "heads": self.model.n_future_tokens, "device": str(self.device),
                                "parameters": self.model.num_params(), "seq_len": self.data.data.seq_len,
+                               "validation_rows": len(self.data.validation) if self.data.validation is not None else 0,
                                "world_size": self.world.size}
         )
         try:

@@ -146,3 +146,45 @@ def test_bad_input(case, expected, checkpoint, one_head_checkpoint, tokenized_bp
     assert expected in " ".join(err.split()), err
     assert "Traceback" not in err
     assert not out.exists()
+
+
+def test_an_existing_samples_file_is_kept_unless_overwrite(checkpoint, tmp_path, capsys):
+    out = tmp_path / "s.jsonl"
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"task_id": 1, "prompt": "import os\\n"}\n{"task_id": 2, "prompt": "def f():\\n"}\n')
+    assert run(checkpoint, "--out", out, "--prompts", prompts, "--max-new-tokens", "4") == 0
+    before, sidecar = out.read_bytes(), (tmp_path / "s.jsonl.manifest.json").read_bytes()
+    capsys.readouterr()
+    assert run(checkpoint, "--out", out, "--prompt", "x = ", "--max-new-tokens", "4") == 2
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err
+    assert out.read_bytes() == before and (tmp_path / "s.jsonl.manifest.json").read_bytes() == sidecar
+    assert run(checkpoint, "--out", out, "--prompt", "x = ", "--max-new-tokens", "4", "--overwrite") == 0
+    assert len(lines(out)) == 1
+
+
+def test_fixed_length_decodes_past_stops_and_eos(checkpoint, tmp_path):
+    stopped, fixed = tmp_path / "stopped.jsonl", tmp_path / "fixed.jsonl"
+    common = ("--prompt", "def parse(text):\n", "--max-new-tokens", "40", "--threads", "1")
+    stops = ("\n", " ", "e", "(", ":")
+    assert run(checkpoint, "--out", stopped, *common, *(x for stop in stops for x in ("--stop", stop))) == 0
+    assert run(checkpoint, "--out", fixed, "--fixed-length", *common) == 0
+    (short,), (full,) = lines(stopped), lines(fixed)
+    assert full["new_tokens"] == 40 and short["new_tokens"] < 40
+    assert any(stop in full["completion"] for stop in stops)
+    manifest = json.loads((tmp_path / "fixed.jsonl.manifest.json").read_text())
+    assert manifest["stop_sequences"] == [] and manifest["threads"] == 1
+    assert run(checkpoint, "--out", tmp_path / "x.jsonl", "--fixed-length", "--stop", "\n", *common) == 2
+
+
+def test_threads_reach_torch(checkpoint, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        assert run(checkpoint, "--out", tmp_path / "a.jsonl", "--prompt", "x", "--max-new-tokens", "2", "--threads", "2") == 0
+        assert torch.get_num_threads() == 2
+        assert run(checkpoint, "--out", tmp_path / "b.jsonl", "--prompt", "x", "--max-new-tokens", "2") == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

@@ -92,3 +92,11 @@ def test_a_sliding_window_caps_the_context(tmp_path):
     qwen = {**base, "model_type": "qwen2", "max_position_embeddings": 32768, "sliding_window": 4096}
     assert config_from_hf({**qwen, "use_sliding_window": False}).max_seq_len == 32768
     assert config_from_hf({**qwen, "use_sliding_window": True}).max_seq_len == 4096
+
+
+def test_a_model_folder_given_where_a_checkpoint_goes_is_pointed_at_mtp_import(llama_folder, tmp_path, capsys):
+    out = tmp_path / "s.jsonl"
+    assert main(["generate", str(llama_folder), "--prompt", "def f(", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "mtp import" in err and "half-written" not in err and "Traceback" not in err
+    assert not out.exists()

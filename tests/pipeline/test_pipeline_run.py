@@ -19,6 +19,7 @@ from mtp_cli.train import NullObserver
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "pipelines" / "quickstart.yaml"
 PROMPTS = 4
+GENERATIONS = ("greedy", "speculative", "greedy-128", "speculative-128")
 
 
 def shrink() -> list[str]:
@@ -39,7 +40,7 @@ def shrink() -> list[str]:
         "train.model_overrides={dim: 64}",
         "eval.workers=2",
     ]
-    for generation in ("greedy", "speculative"):
+    for generation in GENERATIONS:
         overrides += [f"generate.{generation}.limit={PROMPTS}", f"generate.{generation}.max_new_tokens=16"]
     return overrides
 
@@ -60,10 +61,12 @@ def quickstart(tmp_path_factory) -> tuple[Path, object]:
 
 def test_quickstart_runs_every_step_and_writes_every_artifact(quickstart):
     out, result = quickstart
-    assert set(statuses(result).values()) == {"ran"}
+    assert {step: status for step, status in statuses(result).items() if status != "ran"} == {
+        "eval/model/greedy-128": "skipped", "eval/model/speculative-128": "skipped"}  # fixed-length: timing only
     assert list(statuses(result)) == [
         "tokenize", "train/model", "generate/model/greedy", "eval/model/greedy",
-        "generate/model/speculative", "eval/model/speculative", "report",
+        "generate/model/speculative", "eval/model/speculative", "generate/model/greedy-128", "eval/model/greedy-128",
+        "generate/model/speculative-128", "eval/model/speculative-128", "report",
     ]
     assert read_manifest(out, "pipeline")["status"] == "completed"
     assert read_manifest(out / "tokenized", "tokenized")["tokenizer"]["vocab_size"] == 300
@@ -96,11 +99,19 @@ def test_speculative_completions_equal_greedy_ones(quickstart):
 def test_the_final_table_reads_back_every_measure(quickstart):
     out, _ = quickstart
     rows = summarize_pipeline(spec_for(out))
-    assert [row.generation for row in rows] == ["greedy", "speculative"]
-    greedy, speculative = rows
+    assert [row.generation for row in rows] == list(GENERATIONS)
+    greedy, speculative, greedy_fixed, speculative_fixed = rows
     assert greedy.tokens_per_forward == pytest.approx(1.0, abs=0.3) and greedy.speedup is None
     assert speculative.tokens_per_forward > 1.0 and speculative.speedup > 0
-    assert all(len(row.validation_loss) == 4 and "pass@1" in row.pass_at_k for row in rows)
+    assert all(len(row.validation_loss) == 4 for row in rows)
+    assert "pass@1" in greedy.pass_at_k and "pass@1" in speculative.pass_at_k
+    assert greedy_fixed.pass_at_k == {} and speculative_fixed.pass_at_k == {}
+    # The fixed-length pair is compared with itself, not with the runs that stop: 16 tokens each.
+    assert greedy_fixed.speedup is None and speculative_fixed.speedup > 0
+    assert speculative_fixed.speedup != speculative.speedup
+    for name in ("greedy-128", "speculative-128"):
+        lines = [json.loads(line) for line in (out / "samples" / "model" / f"{name}.jsonl").read_text().splitlines()]
+        assert [line["new_tokens"] for line in lines] == [16] * PROMPTS
 
 
 def test_a_second_run_skips_every_step(quickstart, tmp_path):
@@ -119,7 +130,8 @@ def test_an_edit_reruns_only_the_steps_it_changes(quickstart, tmp_path):
     assert statuses(result) == {
         "tokenize": "skipped", "train/model": "skipped", "generate/model/greedy": "skipped",
         "eval/model/greedy": "skipped", "generate/model/speculative": "ran", "eval/model/speculative": "ran",
-        "report": "ran",
+        "generate/model/greedy-128": "skipped", "eval/model/greedy-128": "skipped",
+        "generate/model/speculative-128": "skipped", "eval/model/speculative-128": "skipped", "report": "ran",
     }
     manifest = json.loads((out / "samples" / "model" / "speculative.jsonl.manifest.json").read_text())
     assert manifest["draft_heads"] == 2

@@ -7,7 +7,7 @@ import json
 from mtp_cli.cli import main
 
 
-def test_train_command_runs_and_resumes(tokenized_bpe, tmp_path):
+def test_train_command_runs_and_resumes(tokenized_bpe, tmp_path, capsys):
     out = tmp_path / "run"
     args = [
         "train", str(tokenized_bpe), "--out", str(out), "--heads", "2", "--steps", "3", "--batch-tokens", "256",
@@ -15,6 +15,8 @@ def test_train_command_runs_and_resumes(tokenized_bpe, tmp_path):
         "--head-type", "linear", "--eval-every", "2", "--eval-tokens", "256", "--save-every", "2",
     ]
     assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "ETA" in err and err.endswith("\n")  # the live display is ended by a newline, in a file too
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "completed" and manifest["model"]["head_type"] == "linear"
     assert manifest["model"]["dim"] == 32 and manifest["arguments"]["loss_weights"] == [1.0, 0.5]
