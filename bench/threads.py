@@ -16,26 +16,22 @@ with one thread per core (above 1: 1 thread is faster).
 
 from __future__ import annotations
 
+import argparse
+import contextlib
+import statistics
+import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
 
-# bench/tokenize.py would shadow the standard library's `tokenize`: take this folder off sys.path.
-sys.path = [p for p in sys.path if p not in ("", __file__.rpartition("/")[0] or ".")]
+import torch
+from rich.console import Console
+from rich.table import Table
 
-import argparse  # noqa: E402
-import contextlib  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-
-import torch  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.table import Table  # noqa: E402
-
-from mtp_cli.generate import SamplingParams, StopChecker, decode_plain, decode_speculative  # noqa: E402
-from mtp_cli.model import MtpTransformer, build_config  # noqa: E402
-from mtp_cli.model.threads import ONE_PER_CORE  # noqa: E402
-from mtp_cli.train.objective import HeadSums, backward_efficient  # noqa: E402
+from mtp_cli.generate import SamplingParams, StopChecker, decode_plain, decode_speculative
+from mtp_cli.model import MtpTransformer, build_config
+from mtp_cli.model.threads import ONE_PER_CORE
+from mtp_cli.train.objective import HeadSums, backward_efficient
 
 VOCAB, HEADS, PROMPT_TOKENS = 4096, 4, 128
 
