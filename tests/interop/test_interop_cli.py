@@ -6,6 +6,7 @@ import json
 import shutil
 
 import pytest
+import torch
 
 from hf_models import build_hf_model
 from mtp_cli.cli import main
@@ -100,3 +101,21 @@ def test_a_model_folder_given_where_a_checkpoint_goes_is_pointed_at_mtp_import(l
     err = capsys.readouterr().err
     assert "mtp import" in err and "half-written" not in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_sharded_safetensors_with_their_index_import_like_one_file(tmp_path):
+    from safetensors.torch import load_file
+
+    from mtp_cli.interop import import_model
+
+    model = build_hf_model("qwen2-biases", tmp_path / "one")
+    model.save_pretrained(tmp_path / "sharded", max_shard_size="100KB")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tmp_path / "one" / name, tmp_path / "sharded")
+    shards = sorted(p.name for p in (tmp_path / "sharded").glob("model-*.safetensors"))
+    assert len(shards) > 1 and (tmp_path / "sharded" / "model.safetensors.index.json").is_file()
+    import_model(tmp_path / "one", tmp_path / "a")
+    manifest = import_model(tmp_path / "sharded", tmp_path / "b")
+    assert set(shards) <= {p["path"].rsplit("/", 1)[1] for p in manifest["inputs"][0]["files"]}
+    first, second = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert first.keys() == second.keys() and all(torch.equal(first[n], second[n]) for n in first)
