@@ -19,7 +19,7 @@ from mtp_cli.artifacts.names import (
 from mtp_cli.artifacts.errors import MtpError
 from mtp_cli.artifacts.machine import default_workers
 from mtp_cli.artifacts.progress import NullProgress, ProgressSink
-from mtp_cli.artifacts.hashing import sha256_bytes, sha256_file
+from mtp_cli.artifacts.hashing import sha256_bytes, sha256_file, sha256_in_background
 from mtp_cli.artifacts.manifest import (
     FORMAT_VERSIONS,
     build_manifest,
@@ -51,6 +51,7 @@ __all__ = [
     "read_manifest",
     "sha256_bytes",
     "sha256_file",
+    "sha256_in_background",
     "sidecar_path",
     "staged_folder",
     "write_manifest",

@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from mtp_cli.artifacts import (
     MtpError,
     NullProgress,
@@ -19,7 +17,7 @@ from mtp_cli.artifacts import (
     atomic_write_json,
     atomic_write_text,
     build_manifest,
-    sha256_file,
+    sha256_in_background,
     staged_folder,
     write_manifest,
 )
@@ -77,15 +75,16 @@ def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = Fals
     next_token = plan_export(source, config, extra_heads=False)
     heads = plan_export(source, config, extra_heads=True)
     tokenizer = info.get("tokenizer", {})
+    token_ids = special_tokens(tokenizer)["ids"]
     dtype = source.info("tok_embeddings.weight").dtype
 
     out = Path(out)
-    with staged_folder(out, overwrite) as stage:
+    with staged_folder(out, overwrite) as stage, sha256_in_background([weights]) as weights_hash:
         progress.phase("exporting", total=len(next_token) + len(heads), unit="tensors")
         write_safetensors(stage / "model.safetensors", next_token, on_tensor=lambda _: progress.advance(1))
-        hf = hf_layout.hf_config(config, special_tokens(tokenizer)["ids"], dtype)
+        hf = hf_layout.hf_config(config, token_ids, dtype)
         atomic_write_json(stage / "config.json", hf)
-        atomic_write_json(stage / "generation_config.json", {**special_tokens(tokenizer)["ids"], "do_sample": False})
+        atomic_write_json(stage / "generation_config.json", {**token_ids, "do_sample": False})
         atomic_write_text(stage / TOKENIZER_NAME, (folder / TOKENIZER_NAME).read_text(encoding="utf-8"))
         atomic_write_json(stage / "tokenizer_config.json", tokenizer_config(tokenizer, config.max_seq_len))
         if heads:
@@ -94,7 +93,7 @@ def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = Fals
         manifest = build_manifest(
             "export",
             arguments={"checkpoint": checkpoint, "out": out},
-            inputs=[{"kind": "checkpoint", "path": str(folder), "sha256": sha256_file(weights), "step": info.get("step")}],
+            inputs=[{"kind": "checkpoint", "path": str(folder), "sha256": weights_hash.result()[0]["sha256"], "step": info.get("step")}],
             model_type=hf["model_type"],
             n_future_tokens=config.n_future_tokens,
             files=sorted(p.name for p in stage.iterdir()),

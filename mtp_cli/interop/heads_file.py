@@ -12,7 +12,6 @@ n-head model exactly.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +26,13 @@ HEADS_FORMAT_VERSION = 1
 NEXT_TOKEN_FIELDS = ("vocab_size", "dim", "trunk_layers", "n_heads", "kv_heads", "hidden_dim", "norm_eps", "rope_theta", "rope_scaling", "tie_embeddings", "qkv_bias", "out_bias")
 
 
-@dataclass
-class HeadsConfig:
-    model: ModelConfig
-    tokenizer: dict[str, Any]
-
-    def full_config(self, next_token: ModelConfig) -> ModelConfig:
-        """The n-head config, after checking that its next-token model is the one config.json describes."""
-        differ = [f for f in NEXT_TOKEN_FIELDS if getattr(self.model, f) != getattr(next_token, f)]
-        if differ:
-            raise MtpError(f"{HEADS_CONFIG_NAME} does not describe this config.json's model (differs in {', '.join(differ)})", "the folder mixes two models")
-        return self.model
+def full_config(heads: ModelConfig, next_token: ModelConfig) -> ModelConfig:
+    """The n-head config of mtp_heads.json, after checking that its next-token model is the one
+    config.json describes."""
+    differ = [f for f in NEXT_TOKEN_FIELDS if getattr(heads, f) != getattr(next_token, f)]
+    if differ:
+        raise MtpError(f"{HEADS_CONFIG_NAME} does not describe this config.json's model (differs in {', '.join(differ)})", "the folder mixes two models")
+    return heads
 
 
 def heads_document(config: ModelConfig, tokenizer: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +50,8 @@ def heads_document(config: ModelConfig, tokenizer: dict[str, Any]) -> dict[str, 
     }
 
 
-def read_heads_config(folder: Path) -> HeadsConfig | None:
+def read_heads_config(folder: Path) -> ModelConfig | None:
+    """The n-head model config of a folder `mtp export` wrote, or None for a plain Hugging Face folder."""
     path = folder / HEADS_CONFIG_NAME
     if not path.is_file():
         return None
@@ -69,4 +65,4 @@ def read_heads_config(folder: Path) -> HeadsConfig | None:
         raise MtpError(f"{path} was written by a newer mtp", "upgrade mtp")
     if not (folder / HEADS_WEIGHTS_NAME).is_file():
         raise MtpError(f"{path} names {HEADS_WEIGHTS_NAME}, which is missing", "copy the whole exported folder")
-    return HeadsConfig(ModelConfig.from_dict(document["model"]), document.get("tokenizer", {}))
+    return ModelConfig.from_dict(document["model"])

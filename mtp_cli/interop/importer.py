@@ -7,14 +7,11 @@ their stored dtype and pass through one at a time: peak memory stays near one te
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 from tokenizers import Tokenizer
@@ -26,17 +23,17 @@ from mtp_cli.artifacts import (
     atomic_write_json,
     atomic_write_text,
     build_manifest,
+    sha256_in_background,
     staged_folder,
     write_manifest,
 )
 from mtp_cli.interop import hf_layout, release
-from mtp_cli.interop.heads_file import HEADS_CONFIG_NAME, HEADS_WEIGHTS_NAME, read_heads_config
-from mtp_cli.interop.tensors import PlannedTensor, TensorSource, numel, write_safetensors
+from mtp_cli.interop.heads_file import HEADS_CONFIG_NAME, HEADS_WEIGHTS_NAME, full_config, read_heads_config
+from mtp_cli.interop.tensors import PlannedTensor, TensorSource, write_safetensors
 from mtp_cli.model import ModelConfig, MtpTransformer
 from mtp_cli.model.checkpoint import CONFIG_NAME, TIED_NAME, TOKENIZER_NAME, WEIGHTS_NAME
 from mtp_cli.tokenize.vocab import describe, tokenizer_summary
 
-HASH_CHUNK = 1 << 23
 # Tensors some checkpoints carry that no model weight comes from.
 IGNORED_SOURCE_TENSORS = ("rotary_emb.inv_freq", "rope.freqs")
 
@@ -72,7 +69,7 @@ def detect_format(folder: Path) -> str:
     )
 
 
-def expected_tensors(config: ModelConfig) -> dict[str, tuple[tuple[int, ...], str]]:
+def expected_tensors(config: ModelConfig) -> dict[str, tuple[int, ...]]:
     """The name and shape of every tensor an mtp checkpoint of `config` stores (built on the meta device)."""
     with torch.device("meta"):
         model = MtpTransformer(config, initialize=False)
@@ -148,14 +145,13 @@ def plan_huggingface(folder: Path) -> ImportPlan:
     hf = json.loads((folder / "config.json").read_text())
     config = hf_layout.config_from_hf(hf)
     files = _hf_weight_files(folder)
-    source = TensorSource.from_safetensors(files)
     if not (folder / TOKENIZER_NAME).is_file():
         raise MtpError(f"{folder} has no tokenizer.json", "save the tokenizer with save_pretrained (a fast tokenizer) beside the model")
     heads = read_heads_config(folder)
     if heads is not None:  # a folder `mtp export` wrote: the extra heads beside the model
-        config = heads.full_config(config)
+        config = full_config(heads, config)
         files.append(folder / HEADS_WEIGHTS_NAME)
-        source = TensorSource.from_safetensors(files)
+    source = TensorSource.from_safetensors(files)
 
     def source_name(name: str) -> str:
         return hf_layout.hf_name(name, "extra_heads." if name.startswith("extra_heads.") else "model.layers.")
@@ -206,31 +202,6 @@ def release_config_checked(params: dict[str, Any], source: TensorSource, folder:
 # ---- the step -------------------------------------------------------------------------------------
 
 
-@contextmanager
-def hashing_in_background(files: list[Path]) -> Iterator[Future]:
-    """The sources' sha256 (manifest entries), computed on a second thread while the conversion runs:
-    hashlib releases the GIL, so on two cores the hashing costs no wall time. Stops early on an error."""
-    stop = threading.Event()
-
-    def hash_all() -> list[dict[str, Any]]:
-        hashed = []
-        for path in files:
-            digest = hashlib.sha256()
-            with open(path, "rb") as f:
-                while (chunk := f.read(HASH_CHUNK)) and not stop.is_set():
-                    digest.update(chunk)
-            hashed.append({"path": str(path), "bytes": path.stat().st_size, "sha256": digest.hexdigest()})
-        return hashed
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        future = pool.submit(hash_all)
-        try:
-            yield future
-        except BaseException:
-            stop.set()  # an error or Ctrl-C: do not finish hashing gigabytes first
-            raise
-
-
 def import_model(
     src: str | Path,
     out: str | Path,
@@ -254,7 +225,7 @@ def import_model(
     if spec.vocab_size > plan.config.vocab_size:
         raise MtpError(f"the tokenizer has {spec.vocab_size} tokens, the model's embedding {plan.config.vocab_size}", "the folder mixes two models")
 
-    with staged_folder(out, overwrite) as stage, hashing_in_background(plan.files) as hashes:
+    with staged_folder(out, overwrite) as stage, sha256_in_background(plan.files) as hashes:
         progress.phase("converting", total=len(plan.tensors), unit="tensors")
         write_safetensors(stage / WEIGHTS_NAME, plan.tensors, on_tensor=lambda _: progress.advance(1))
         progress.phase("hashing the sources", total=None)
@@ -269,7 +240,7 @@ def import_model(
             step=None,
             imported=plan.details,
             model=plan.config.to_dict(),
-            parameters=sum(numel(p.info.shape) for p in plan.tensors),
+            parameters=sum(math.prod(p.info.shape) for p in plan.tensors),
             dtype=str(plan.tensors[0].info.dtype).removeprefix("torch."),
             tokenizer=tokenizer,
         )

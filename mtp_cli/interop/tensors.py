@@ -12,6 +12,7 @@ never entering Python's memory.
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,7 +178,7 @@ def write_safetensors(path: Path, tensors: list[PlannedTensor], metadata: dict[s
     header: dict[str, object] = {"__metadata__": {"format": "pt", **(metadata or {})}}
     offset = 0
     for item in tensors:
-        size = item.info.dtype.itemsize * numel(item.info.shape)
+        size = item.info.dtype.itemsize * math.prod(item.info.shape)
         header[item.name] = {
             "dtype": SAFETENSORS_DTYPES[item.info.dtype],
             "shape": list(item.info.shape),
@@ -205,9 +206,3 @@ def _write_all(out, data: memoryview) -> None:
     while len(data):
         data = data[out.write(data) :]
 
-
-def numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for size in shape:
-        total *= size
-    return total
