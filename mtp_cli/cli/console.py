@@ -94,15 +94,19 @@ class RichProgress:
         self._started = 0.0
 
     def __enter__(self) -> "RichProgress":
-        self._progress.__enter__()
-        return self
+        return self  # the display starts with the first phase: a step refused before any work prints no frame
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if self._task is None:
+            return
         self._progress.live.transient = exc_type is not None  # on failure only the error line remains
         self._progress.__exit__(exc_type, exc, tb)
 
     def phase(self, name: str, total: float | None, unit: str = "") -> None:
         import time
+
+        if self._task is None:
+            self._progress.__enter__()
 
         self._unit, self._counters, self._done, self._started = unit, {}, 0.0, time.perf_counter()
         self._task = self._progress.add_task(name, total=total, amount="", rates="")

@@ -63,6 +63,7 @@ def test_unsupported_models_are_refused_in_one_line(case, llama_folder, tmp_path
     assert main(["import", str(folder), "--out", str(tmp_path / "ckpt")]) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2
+    assert err.startswith("error:")  # no empty progress frame before it
     assert not (tmp_path / "ckpt").exists()
 
 
