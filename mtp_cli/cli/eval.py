@@ -41,7 +41,8 @@ def pass_at_k(
     samples: Optional[Path] = typer.Argument(
         None, help="Samples JSONL (task_id, completion per line), as `mtp generate` writes it, or a folder holding a samples.jsonl; none with --reference.", show_default=False
     ),
-    dataset: str = typer.Option(..., "--dataset", "-d", help="humaneval (164 problems) or mbpp (test split, task ids 11-510)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="humaneval (164 problems) or mbpp (test split, task ids 11-510); or --problems.", show_default=False),
+    problems: Optional[Path] = typer.Option(None, "--problems", help="Your own problem file (JSONL, HumanEval's or MBPP's format) instead of --dataset: the one the samples were generated from.", show_default=False),
     k: Optional[str] = typer.Option(
         None, "--k", help="Comma-separated k values; a k above some problem's sample count is noted, not computed. [default: 1,10,100; 1 with --reference]"
     ),
@@ -55,21 +56,22 @@ def pass_at_k(
     overwrite: bool = typer.Option(False, help="Replace an existing evaluation at --out."),
     reference: bool = typer.Option(False, help="Run the dataset's own solutions instead of samples (the harness self-check)."),
 ) -> None:
-    """pass@k of code samples on HumanEval or MBPP; every test program runs in its own sandbox.
+    """pass@k of code samples on HumanEval, MBPP or your own problem file; every test program runs in its own sandbox.
 
     \b
     Example:
       mtp eval pass@k samples/he-greedy.jsonl --dataset humaneval --k 1
     """
     from mtp_cli.eval import EvalConfig, SandboxConfig, evaluate
-    from mtp_cli.problems import dataset_info
+    from mtp_cli.problems import problem_set
 
-    info = dataset_info(dataset)
+    info = problem_set(dataset, problems).info
     if timeout is not None and timeout <= 0:
         raise MtpError(f"--timeout must be positive (got {timeout})")
     cfg = EvalConfig(
         dataset=dataset,
-        out=out or default_out(samples, dataset),
+        problems=problems,
+        out=out or default_out(samples, dataset or Path(problems).stem),
         samples=samples,
         reference=reference,
         ks=parse_ks(k or ("1" if reference else "1,10,100")),

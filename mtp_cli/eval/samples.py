@@ -6,26 +6,28 @@ A sample's index is its position among the lines of its task (0, 1, ...), in fil
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from mtp_cli.artifacts import SAMPLES_NAME, MtpError
-from mtp_cli.problems import Problem, normalize_task_id
+from mtp_cli.artifacts import SAMPLES_NAME, MtpError, sidecar_path
+from mtp_cli.problems import Problem, ProblemSet
 
 
 @dataclass(frozen=True)
 class Sample:
-    task_id: str
+    task_id: str | int  # as the problems spell it
     index: int
     completion: str
     line: int  # 1-based line in the samples file; 0 for reference solutions
+    fields: dict[str, Any] = field(default_factory=dict)  # the line as written, kept in results.jsonl
 
 
 def _bad(path: Path, line: int, what: str, hint: str | None = None) -> MtpError:
     return MtpError(f"{path}:{line}: {what}", hint)
 
 
-def _parse_line(path: Path, line_no: int, text: str, dataset: str, problems: dict[str, Problem]) -> tuple[str, str]:
+def _parse_line(path: Path, line_no: int, text: str, problems: ProblemSet) -> dict[str, Any]:
     try:
         row = json.loads(text)
     except ValueError as e:
@@ -37,14 +39,15 @@ def _parse_line(path: Path, line_no: int, text: str, dataset: str, problems: dic
             raise _bad(path, line_no, f"missing field '{field}'", "each line needs task_id and completion")
     if not isinstance(row["completion"], str):
         raise _bad(path, line_no, f"'completion' must be a string, not {type(row['completion']).__name__}")
-    task_id = normalize_task_id(dataset, row["task_id"])
-    if task_id not in problems:
-        first, last = next(iter(problems)), list(problems)[-1]
+    task_id = problems.task_id(row["task_id"])
+    if task_id not in problems.problems:
+        first, last = next(iter(problems.problems)), list(problems.problems)[-1]
+        what = f"a problem of {problems.info.data_file}" if problems.from_file else f"a {problems.info.name} problem of this split"
         raise _bad(
-            path, line_no, f"task_id {row['task_id']!r} is not a {dataset} problem of this split",
-            f"task ids run from {first} to {last}; is --dataset right?",
+            path, line_no, f"task_id {row['task_id']!r} is not {what}",
+            f"task ids run from {first} to {last}; is {'--problems' if problems.from_file else '--dataset'} right?",
         )
-    return task_id, row["completion"]
+    return {**row, "task_id": task_id}
 
 
 def samples_path(path: str | Path) -> Path:
@@ -53,7 +56,7 @@ def samples_path(path: str | Path) -> Path:
     return path / SAMPLES_NAME if path.is_dir() else path
 
 
-def read_samples(path: str | Path, dataset: str, problems: dict[str, Problem]) -> list[Sample]:
+def read_samples(path: str | Path, problems: ProblemSet) -> list[Sample]:
     """All samples of a JSONL file, checked against the problems; one clear error per bad line."""
     path = samples_path(path)
     try:
@@ -69,15 +72,37 @@ def read_samples(path: str | Path, dataset: str, problems: dict[str, Problem]) -
     for line_no, text in enumerate(lines, 1):
         if not text.strip():
             continue
-        task_id, completion = _parse_line(path, line_no, text, dataset, problems)
+        row = _parse_line(path, line_no, text, problems)
+        task_id = row["task_id"]
         index = per_task.get(task_id, 0)
         per_task[task_id] = index + 1
-        samples.append(Sample(task_id, index, completion, line_no))
+        samples.append(Sample(task_id, index, row["completion"], line_no, row))
     if not samples:
         raise MtpError(f"{path} holds no samples", "a samples file has one JSON object per line")
     return samples
 
 
-def reference_samples(problems: dict[str, Problem]) -> list[Sample]:
+def reference_samples(problems: dict[str | int, Problem]) -> list[Sample]:
     """One sample per problem: the dataset's own solution (the harness's self-check)."""
-    return [Sample(task_id, 0, problem.reference, 0) for task_id, problem in problems.items()]
+    return [
+        Sample(task_id, 0, problem.reference, 0, {"task_id": task_id, "completion": problem.reference})
+        for task_id, problem in problems.items()
+    ]
+
+
+def check_samples_source(path: str | Path, problems: ProblemSet) -> None:
+    """Refuse samples whose manifest says they were generated from another problem file."""
+    manifest_file = sidecar_path(samples_path(path))
+    if not problems.from_file or not manifest_file.is_file():
+        return
+    try:
+        inputs = json.loads(manifest_file.read_text(encoding="utf-8")).get("inputs", [])
+    except ValueError:
+        return
+    for source in inputs:
+        if isinstance(source, dict) and source.get("kind") == "problems" and source.get("sha256") != problems.info.data_sha256:
+            raise MtpError(
+                f"{path} was generated from {source.get('path')} (sha256 {str(source.get('sha256'))[:12]}...), "
+                f"not from {problems.info.data_file} (sha256 {problems.info.data_sha256[:12]}...)",
+                "evaluate with the --problems file the samples were generated from",
+            )

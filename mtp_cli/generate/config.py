@@ -34,6 +34,7 @@ class GenerateConfig:
     fixed_length: bool = False  # exactly max_new_tokens per sample: no stop sequences, EOS does not end it
     threads: int | None = None  # torch CPU threads; None: 1 (mtp_cli/model/threads.py), 0: one per core
     overwrite: bool = False  # replace an existing samples file at `out`
+    problems: Path | None = None  # a problem file in HumanEval's or MBPP's format (its prompts and stops)
 
     def validate(self) -> None:
         if self.mode not in MODES:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from mtp_cli.artifacts import MtpError, sha256_file
-from mtp_cli.problems import dataset_info, load_problems
+from mtp_cli.problems import ProblemSet, problem_set
 
 
 @dataclass(frozen=True)
@@ -24,17 +24,20 @@ class PromptSet:
     source: dict[str, Any] = field(default_factory=dict)  # what the manifest records about it
 
 
-def from_dataset(name: str) -> PromptSet:
-    info = dataset_info(name)
-    prompts = [Prompt(p.task_id, p.prompt) for p in load_problems(name).values()]
-    source = {
-        "kind": "dataset",
-        "dataset": name,
-        "split": info.split,
-        "prompt_format": info.prompt_format,
-        "data_sha256": info.data_sha256,
-    }
+def from_problems(problems: ProblemSet) -> PromptSet:
+    """A named dataset's or a problem file's prompts, with its format's stop sequences."""
+    info = problems.info
+    prompts = [Prompt(p.task_id, p.prompt) for p in problems.problems.values()]
+    if problems.from_file:
+        source = {"kind": "problems", "path": info.data_file, "sha256": info.data_sha256, "prompt_format": info.prompt_format}
+    else:
+        source = {"kind": "dataset", "dataset": info.name, "split": info.split, "prompt_format": info.prompt_format,
+                  "data_sha256": info.data_sha256}
     return PromptSet(prompts, info.stop_sequences, source)
+
+
+def from_dataset(name: str) -> PromptSet:
+    return from_problems(problem_set(name, None))
 
 
 def _prompt_line(path: Path, number: int, line: str) -> Prompt:
@@ -71,16 +74,19 @@ def from_text(text: str) -> PromptSet:
     return PromptSet([Prompt("prompt", text)], (), {"kind": "text"})
 
 
-def load_prompt_set(dataset: str | None, prompts_file: str | Path | None, prompt: str | None) -> PromptSet:
-    """Exactly one of the three sources."""
-    given = [name for name, value in (("--dataset", dataset), ("--prompts", prompts_file), ("--prompt", prompt)) if value is not None]
+def load_prompt_set(
+    dataset: str | None, prompts_file: str | Path | None, prompt: str | None, problems_file: str | Path | None = None
+) -> PromptSet:
+    """Exactly one of the four sources."""
+    named = (("--dataset", dataset), ("--problems", problems_file), ("--prompts", prompts_file), ("--prompt", prompt))
+    given = [name for name, value in named if value is not None]
     if len(given) != 1:
         raise MtpError(
             "give exactly one prompt source" + (f" (got {' and '.join(given)})" if given else ""),
-            "--dataset humaneval|mbpp, --prompts FILE.jsonl, or --prompt TEXT",
+            "--dataset humaneval|mbpp, --problems FILE.jsonl, --prompts FILE.jsonl, or --prompt TEXT",
         )
-    if dataset is not None:
-        return from_dataset(dataset)
+    if dataset is not None or problems_file is not None:
+        return from_problems(problem_set(dataset, problems_file))
     if prompts_file is not None:
         return from_jsonl(prompts_file)
     return from_text(prompt)

@@ -97,7 +97,7 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
     progress = progress or NullProgress()
     config.validate()
     check_output_file(config.out, config.overwrite)
-    prompt_set = load_prompt_set(config.dataset, config.prompts, config.prompt)
+    prompt_set = load_prompt_set(config.dataset, config.prompts, config.prompt, config.problems)
     prompts = prompt_set.prompts[: config.limit]
     stops = () if config.fixed_length else tuple(dict.fromkeys([*prompt_set.stops, *config.stop]))
     set_threads(config.threads)

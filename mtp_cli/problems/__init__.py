@@ -8,15 +8,17 @@ Shared by `mtp generate` (prompts, stop sequences) and `mtp eval` (test programs
 """
 
 from mtp_cli.problems.problem import Problem, build_program, clean_completion
-from mtp_cli.problems.registry import DATASETS, DatasetInfo, dataset_info, load_problems, normalize_task_id
+from mtp_cli.problems.registry import DATASETS, DatasetInfo, ProblemSet, dataset_info, load_problems, normalize_task_id, problem_set
 
 __all__ = [
     "DATASETS",
     "DatasetInfo",
     "Problem",
+    "ProblemSet",
     "build_program",
     "clean_completion",
     "dataset_info",
     "load_problems",
     "normalize_task_id",
+    "problem_set",
 ]

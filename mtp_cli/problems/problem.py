@@ -14,7 +14,7 @@ class Problem:
     writes the whole function after a text prompt).
     """
 
-    task_id: str
+    task_id: str | int  # as the source spells it: a problem file may use integers
     dataset: str
     prompt: str
     code_prefix: str

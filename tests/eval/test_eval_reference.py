@@ -19,7 +19,7 @@ def test_humaneval_reference_is_164_of_164(tmp_path):
     assert summary["outcomes"] == {"passed": 164} and summary["samples"] == 164
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert [r["task_id"] for r in rows] == [f"HumanEval/{i}" for i in range(164)]
-    assert set(rows[0]) == {"task_id", "sample", "passed", "outcome", "seconds", "cpu_seconds", "completion_sha256"}
+    assert set(rows[0]) == {"task_id", "completion", "result", "sample", "passed", "outcome", "seconds", "cpu_seconds", "completion_sha256"}
     manifest = read_manifest(out, "eval")
     assert manifest["pass_at_k"] == {"pass@1": 1.0}
     assert manifest["dataset"]["prompt_format"] == "humaneval-0shot-v1"

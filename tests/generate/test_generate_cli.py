@@ -188,3 +188,28 @@ def test_threads_reach_torch(checkpoint, tmp_path):
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_problems_file_prompts_ids_and_eval_checks_the_file(checkpoint, tmp_path, capsys):
+    """--problems: the file's prompts and stops, ids as it spells them, its sha256 in the manifest;
+    eval of these samples against an edited file is refused."""
+    import hashlib
+
+    rows = [
+        {"task_id": 7, "prompt": "def double(x):\n", "entry_point": "double", "test": "def check(c):\n    assert c(2) == 4\n"},
+        {"task_id": "Mine/0", "prompt": "def one():\n", "entry_point": "one", "test": "def check(c):\n    assert c() == 1\n"},
+    ]
+    problems = tmp_path / "mine.jsonl"
+    problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "s.jsonl"
+    assert run(checkpoint, "--problems", problems, "--max-new-tokens", "8", "--out", out) == 0
+    assert [s["task_id"] for s in stream_jsonl(str(out))] == [7, "Mine/0"]
+    manifest = json.loads((tmp_path / "s.jsonl.manifest.json").read_text())
+    source = manifest["inputs"][1]
+    assert source["kind"] == "problems" and source["sha256"] == hashlib.sha256(problems.read_bytes()).hexdigest()
+    assert manifest["stop_sequences"] == ["\ndef", "\nclass", "\nif", "\nprint", "\n#"]
+    assert main(["eval", "pass@k", str(out), "--problems", str(problems), "--k", "1", "--out", str(tmp_path / "e")]) == 0
+    problems.write_text(problems.read_text() + json.dumps({**rows[0], "task_id": 8}) + "\n")
+    capsys.readouterr()
+    assert main(["eval", "pass@k", str(out), "--problems", str(problems), "--k", "1", "--out", str(tmp_path / "e2")]) == 2
+    assert "was generated from" in capsys.readouterr().err
