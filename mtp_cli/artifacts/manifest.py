@@ -89,7 +89,7 @@ MAKERS: dict[str, str] = {
 }
 # Names only mtp's steps write: a folder holding some of them but no manifest was cut short.
 MTP_NAMES = {"train", "validation", "files.jsonl", "metrics.jsonl", "checkpoints", "latest", "results.jsonl",
-             "model.safetensors", "trainer_state.json", "trainer.pt", ".mtp-pipeline", "recipe.yaml"}
+             "model.safetensors", "mtp_config.json", "trainer_state.json", "trainer.pt", ".mtp-pipeline", "recipe.yaml"}
 
 
 def _foreign_model(folder: Path) -> str | None:

@@ -21,33 +21,12 @@ from mtp_cli.artifacts import (
     staged_folder,
     write_manifest,
 )
+from mtp_cli.artifacts.hf_tokenizer import special_tokens, write_tokenizer_config
 from mtp_cli.interop import hf_layout
 from mtp_cli.interop.heads_file import HEADS_CONFIG_NAME, HEADS_WEIGHTS_NAME, heads_document
 from mtp_cli.interop.tensors import PlannedTensor, TensorSource, write_safetensors
 from mtp_cli.model import ModelConfig, read_checkpoint_config
 from mtp_cli.model.checkpoint import TOKENIZER_NAME, WEIGHTS_NAME
-
-
-def special_tokens(tokenizer: dict[str, Any]) -> dict[str, Any]:
-    """bos/eos/pad for Hugging Face: a model without a BOS starts its texts after EOS, so EOS is its BOS."""
-    eos = tokenizer.get("eos_token")
-    bos = tokenizer.get("bos_token") or eos
-    pad = tokenizer.get("pad_token")
-    ids = {
-        "bos_token_id": tokenizer.get("bos_id") if tokenizer.get("bos_id") is not None else tokenizer.get("eos_id"),
-        "eos_token_id": tokenizer.get("eos_id"),
-        "pad_token_id": tokenizer.get("pad_id"),
-    }
-    return {"tokens": {"bos_token": bos, "eos_token": eos, "pad_token": pad}, "ids": ids}
-
-
-def tokenizer_config(tokenizer: dict[str, Any], context: int) -> dict[str, Any]:
-    return {
-        "tokenizer_class": "PreTrainedTokenizerFast",
-        **special_tokens(tokenizer)["tokens"],
-        "model_max_length": context,
-        "clean_up_tokenization_spaces": False,
-    }
 
 
 def plan_export(source: TensorSource, config: ModelConfig, extra_heads: bool) -> list[PlannedTensor]:
@@ -86,7 +65,7 @@ def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = Fals
         atomic_write_json(stage / "config.json", hf)
         atomic_write_json(stage / "generation_config.json", {**token_ids, "do_sample": False})
         atomic_write_text(stage / TOKENIZER_NAME, (folder / TOKENIZER_NAME).read_text(encoding="utf-8"))
-        atomic_write_json(stage / "tokenizer_config.json", tokenizer_config(tokenizer, config.max_seq_len))
+        write_tokenizer_config(stage, tokenizer, config.max_seq_len)
         if heads:
             write_safetensors(stage / HEADS_WEIGHTS_NAME, heads, on_tensor=lambda _: progress.advance(1))
             atomic_write_json(stage / HEADS_CONFIG_NAME, heads_document(config, tokenizer))

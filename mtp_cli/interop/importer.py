@@ -31,6 +31,7 @@ from mtp_cli.interop import hf_layout, release
 from mtp_cli.interop.heads_file import HEADS_CONFIG_NAME, HEADS_WEIGHTS_NAME, full_config, read_heads_config
 from mtp_cli.interop.tensors import PlannedTensor, TensorSource, write_safetensors
 from mtp_cli.model import ModelConfig, MtpTransformer
+from mtp_cli.artifacts.hf_tokenizer import write_tokenizer_config
 from mtp_cli.model.checkpoint import CONFIG_NAME, TIED_NAME, TOKENIZER_NAME, WEIGHTS_NAME
 from mtp_cli.tokenize.vocab import describe, tokenizer_summary
 
@@ -232,6 +233,7 @@ def import_model(
         sources = hashes.result()
         atomic_write_text(stage / TOKENIZER_NAME, plan.tokenizer_json)
         tokenizer = tokenizer_summary(spec)
+        write_tokenizer_config(stage, tokenizer, plan.config.max_seq_len)
         atomic_write_json(stage / CONFIG_NAME, {"model": plan.config.to_dict(), "tokenizer": tokenizer, "step": None, "imported_from": plan.format})
         manifest = build_manifest(
             "checkpoint",

@@ -1,9 +1,13 @@
 """Model files in a checkpoint folder, and loading them back without the trainer.
 
 A checkpoint folder holds `model.safetensors` (Llama-style names; a tied unembedding is stored once,
-as `tok_embeddings.weight`), `config.json` (`{"model": ModelConfig fields, "tokenizer": identity,
-...}`), `tokenizer.json` (a copy, so generation needs nothing else) and `manifest.json` (kind
-"checkpoint", written last). The trainer adds its own state files beside them.
+as `tok_embeddings.weight`), `mtp_config.json` (`{"model": ModelConfig fields, "tokenizer": identity,
+...}`), `tokenizer.json` (a copy, so generation needs nothing else) with `tokenizer_config.json`
+(its special tokens, for `transformers.AutoTokenizer`) and `manifest.json` (kind "checkpoint",
+written last). The trainer adds its own state files beside them.
+
+The config is not called `config.json`: `transformers` reads that name as a Hugging Face model's
+config (with a `model_type`). Checkpoints written before the rename keep theirs and still load.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text, read_manifest, sha256_bytes
+from mtp_cli.artifacts.hf_tokenizer import write_tokenizer_config
 from mtp_cli.model.config import ModelConfig
 from mtp_cli.model.transformer import MtpTransformer
 
 WEIGHTS_NAME = "model.safetensors"
-CONFIG_NAME = "config.json"
+CONFIG_NAME = "mtp_config.json"
+OLD_CONFIG_NAME = "config.json"  # checkpoints written before mtp_config.json
 TOKENIZER_NAME = "tokenizer.json"
 LATEST_NAME = "latest"
 TIED_NAME = "output.weight"
@@ -42,7 +48,7 @@ def load_tensors(model: MtpTransformer, tensors: dict[str, torch.Tensor]) -> Non
     if missing or unexpected:
         raise MtpError(
             f"checkpoint weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})",
-            "the checkpoint is damaged or its config.json was edited",
+            f"the checkpoint is damaged or its {CONFIG_NAME} was edited",
         )
 
 
@@ -60,6 +66,7 @@ def write_model_files(
     """
     save_file(model_tensors(model, state), str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
     atomic_write_text(folder / TOKENIZER_NAME, tokenizer_json)
+    write_tokenizer_config(folder, tokenizer, model.config.max_seq_len)
     atomic_write_json(folder / CONFIG_NAME, {"model": model.config.to_dict(), "tokenizer": tokenizer, **extra})
 
 
@@ -74,14 +81,21 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return path
 
 
+def config_path(folder: Path) -> Path:
+    """The folder's mtp config: mtp_config.json, or config.json in a checkpoint written before it."""
+    path = folder / CONFIG_NAME
+    return path if path.is_file() or not (folder / OLD_CONFIG_NAME).is_file() else folder / OLD_CONFIG_NAME
+
+
 def read_checkpoint_config(path: str | Path) -> tuple[Path, dict[str, Any]]:
-    """The checked folder and its config.json, without loading weights."""
+    """The checked folder and its mtp config, without loading weights."""
     folder = resolve_checkpoint(path)
     read_manifest(folder, "checkpoint")
+    config = config_path(folder)
     try:
-        return folder, json.loads((folder / CONFIG_NAME).read_text())
+        return folder, json.loads(config.read_text())
     except (OSError, ValueError):
-        raise MtpError(f"{folder / CONFIG_NAME} is missing or not JSON", "the checkpoint is damaged") from None
+        raise MtpError(f"{config} is missing or not JSON", "the checkpoint is damaged") from None
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MtpTransformer, ModelConfig, str]:
@@ -91,7 +105,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     tokenizer_json = (folder / TOKENIZER_NAME).read_text()
     expected = info.get("tokenizer", {}).get("sha256")
     if expected and sha256_bytes(tokenizer_json.encode("utf-8")) != expected:
-        raise MtpError(f"{folder / TOKENIZER_NAME} does not match its config.json", "the checkpoint is damaged")
+        raise MtpError(f"{folder / TOKENIZER_NAME} does not match its {config_path(folder).name}", "the checkpoint is damaged")
     model = empty_model(config)
     load_tensors(model, load_file(str(folder / WEIGHTS_NAME)))
     return model.to(device).eval(), config, tokenizer_json

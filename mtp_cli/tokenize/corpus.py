@@ -24,9 +24,10 @@ from mtp_cli.artifacts import (
     staged_folder,
     write_manifest,
 )
+from mtp_cli.artifacts.hf_tokenizer import write_tokenizer_config
 from mtp_cli.tokenize import vocab
 from mtp_cli.tokenize.fields import FieldReport
-from mtp_cli.tokenize.shards import COLUMN, SplitWriter
+from mtp_cli.tokenize.shards import COLUMN, SplitWriter, write_dataset_dict
 from mtp_cli.tokenize.sources import (
     DECODE_POLICIES,
     DEFAULT_INCLUDE,
@@ -238,6 +239,8 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
     settings = _read_settings(cfg)
     with staged_folder(cfg.out, cfg.overwrite) as stage:
         (stage / "tokenizer.json").write_text(spec.json)
+        write_tokenizer_config(stage, vocab.tokenizer_summary(spec))
+        write_dataset_dict(stage, list(SPLITS))
         pad_id = spec.pad_id if spec.pad_id is not None else spec.eos_id
         writers = {
             split: SplitWriter(stage / split, cfg.seq_len, spec.dtype, spec.eos_id, pad_id, cfg.shard_tokens, spec.bos_id)

@@ -3,8 +3,12 @@
 Documents are joined with EOS into one stream, cut into rows in stream order (row i+1 continues row
 i, so the trainer finds the tokens after a row at the start of the next). The split's last partial
 row is padded and its true length recorded. Files follow `datasets.save_to_disk`'s layout, so
-`datasets.load_from_disk` and plain `pyarrow.ipc.open_stream` both read them; every byte written is
-a function of the tokens alone (no timestamps), so equal inputs give byte-identical shards.
+`datasets.load_from_disk` and plain `pyarrow.ipc.open_stream` both read them, and the folder holding
+the splits gets `dataset_dict.json`, so `datasets.load_from_disk(DIR)` opens it as a DatasetDict.
+The column's type is spelled by the installed `datasets` itself (`Features`), because versions spell
+it differently ("Sequence" before 4.0, "List" since) and each reads only its own and older spellings.
+Every byte written is a function of the tokens and that spelling (no timestamps), so equal inputs
+give byte-identical shards.
 """
 
 from __future__ import annotations
@@ -24,12 +28,21 @@ BATCH_TOKENS = 1 << 20  # rows are written in Arrow record batches of about this
 
 
 def features(seq_len: int, dtype: np.dtype) -> dict:
-    return {COLUMN: {"feature": {"dtype": dtype.name, "_type": "Value"}, "length": seq_len, "_type": "List"}}
+    """The column's `datasets` features, as the installed `datasets` writes them."""
+    import datasets  # imported late: a second to import, and only writing needs it
+
+    column = datasets.Sequence(datasets.Value(dtype.name), length=seq_len)
+    return datasets.Features({COLUMN: column}).to_dict()
 
 
 def arrow_schema(seq_len: int, dtype: np.dtype) -> pa.Schema:
     metadata = {"huggingface": json.dumps({"info": {"features": features(seq_len, dtype)}})}
     return pa.schema([pa.field(COLUMN, pa.list_(pa.from_numpy_dtype(dtype), seq_len))], metadata=metadata)
+
+
+def write_dataset_dict(folder: Path, splits: list[str]) -> None:
+    """`dataset_dict.json`: what makes `datasets.load_from_disk(folder)` a DatasetDict of `splits`."""
+    (folder / "dataset_dict.json").write_text(json.dumps({"splits": list(splits)}))
 
 
 @dataclass

@@ -101,7 +101,7 @@ def assert_same_checkpoint(a, b):
     assert first.keys() == second.keys()
     for name in first:
         assert first[name].dtype == second[name].dtype and torch.equal(first[name], second[name]), name
-    assert json.loads((a / "config.json").read_text())["model"] == json.loads((b / "config.json").read_text())["model"]
+    assert json.loads((a / "mtp_config.json").read_text())["model"] == json.loads((b / "mtp_config.json").read_text())["model"]
     assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
 
 
