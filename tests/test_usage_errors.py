@@ -29,7 +29,7 @@ MISTAKES = [
     (["generate"], "checkpoint"),
     (["generate", "run", "--out", "s.jsonl", "--batch-size", "x"], "--batch-size"),
     (["generate", "run", "--out"], "--out"),
-    (["eval", "pass@k", "x.jsonl"], "--dataset"),
+    (["eval", "pass@k", "x.jsonl", "--problems"], "--problems"),
     (["eval", "pass@k", "x.jsonl", "-d", "humaneval", "--workers"], "--workers"),
     (["eval", "passk", "x.jsonl"], "passk"),
     (["pipeline", "run"], "recipe"),

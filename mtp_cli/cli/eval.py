@@ -10,7 +10,7 @@ from rich.table import Table
 
 from mtp_cli.artifacts import MtpError, is_mtp_artifact
 from mtp_cli.cli.usage import help_when_bare
-from mtp_cli.cli.console import RichProgress, console
+from mtp_cli.cli.console import console, progress_display
 
 app = typer.Typer(help="Measure samples: pass@k of code in a sandbox, or exact-match accuracy.", rich_markup_mode=None)
 app.callback(invoke_without_command=True)(help_when_bare)
@@ -55,6 +55,7 @@ def pass_at_k(
     resume: bool = typer.Option(False, help="Reuse results already in --out for the same samples and settings."),
     overwrite: bool = typer.Option(False, help="Replace an existing evaluation at --out."),
     reference: bool = typer.Option(False, help="Run the dataset's own solutions instead of samples (the harness self-check)."),
+    log_every: float = typer.Option(30.0, help="Seconds between plain progress lines when stderr is not a terminal (SLURM, CI, nohup)."),
 ) -> None:
     """pass@k of code samples on HumanEval, MBPP or your own problem file; every test program runs in its own sandbox.
 
@@ -80,7 +81,7 @@ def pass_at_k(
         resume=resume,
         overwrite=overwrite,
     )
-    with RichProgress() as progress:
+    with progress_display(log_every) as progress:
         summary = evaluate(cfg, progress)
     console.print(summary_table(summary))
     console.print(run_line(summary, cfg.out), highlight=False)

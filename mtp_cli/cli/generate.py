@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from mtp_cli.cli.console import RichProgress, console
+from mtp_cli.cli.console import console, progress_display
 
 
 def generate(
@@ -33,6 +33,7 @@ def generate(
     fixed_length: bool = typer.Option(False, "--fixed-length", help="Decode exactly --max-new-tokens per sample: no stop sequences, EOS does not end it (to time decoding)."),
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core). Decoding one row at a time gains little from more. [default: 1]"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing samples file at --out."),
+    log_every: float = typer.Option(30.0, help="Seconds between plain progress lines when stderr is not a terminal (SLURM, CI, nohup)."),
 ) -> None:
     """Generate completions for benchmark or custom prompts, optionally with self-speculative decoding.
 
@@ -65,7 +66,7 @@ def generate(
         threads=threads,
         overwrite=overwrite,
     )
-    with RichProgress() as progress:
+    with progress_display(log_every) as progress:
         manifest = generate_samples(config, progress)
     console.print(summary_table(manifest, out))
 

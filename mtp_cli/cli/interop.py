@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from mtp_cli.cli.console import RichProgress, console
+from mtp_cli.cli.console import console, progress_display
 
 IMPORT_HELP = (
     "Import a local model folder as an mtp checkpoint (nothing is downloaded).\n\n"
@@ -32,7 +32,7 @@ def import_command(
 ) -> None:
     from mtp_cli.interop import import_model
 
-    with RichProgress() as progress:
+    with progress_display() as progress:
         manifest = import_model(src, out, overwrite, tokenizer, progress)
     model = manifest["model"]
     table = Table(title=f"{out}: imported from {manifest['inputs'][0]['kind']}")
@@ -69,7 +69,7 @@ def export_command(
     """
     from mtp_cli.interop import export_model
 
-    with RichProgress() as progress:
+    with progress_display() as progress:
         manifest = export_model(checkpoint, out, overwrite, progress)
     table = Table(title=f"{out}: Hugging Face folder")
     for column in ("model_type", "heads in the model", "extra heads beside it", "files"):

@@ -10,14 +10,18 @@ import typer
 from rich.table import Table
 
 from mtp_cli.cli.usage import help_when_bare
-from mtp_cli.cli.console import RichProgress, console, err_console
+from mtp_cli.cli.console import DEFAULT_LOG_EVERY, console, err_console, progress_display
 
 app = typer.Typer(help="Run a recipe: tokenize -> train -> generate -> eval -> report.", rich_markup_mode=None)
 app.callback(invoke_without_command=True)(help_when_bare)
 
 
 class ConsoleReporter:
-    """Step lines on stderr, with the steps' own progress bars and training display."""
+    """Step lines on stderr, with the steps' own progress bars and training display (plain lines every
+    `log_every` seconds when stderr is not a terminal)."""
+
+    def __init__(self, log_every: float = DEFAULT_LOG_EVERY) -> None:
+        self.log_every = log_every
 
     def step_started(self, step: str, detail: str) -> None:
         err_console.rule(f"[bold]{step}[/]: {detail}", align="left")
@@ -29,12 +33,12 @@ class ConsoleReporter:
         err_console.print(f"[green]done[/] [bold]{step}[/] in {seconds:.1f}s", highlight=False)
 
     def progress(self) -> AbstractContextManager[Any]:
-        return RichProgress()
+        return progress_display(self.log_every)
 
     def train_observer(self) -> AbstractContextManager[Any]:
         from mtp_cli.cli.train import TrainDisplay
 
-        return TrainDisplay()
+        return TrainDisplay(self.log_every)
 
 
 def default_out(recipe: Path) -> Path:
@@ -52,6 +56,7 @@ def run(
     recipe: Path = typer.Argument(..., help="A recipe YAML file, e.g. pipelines/quickstart.yaml.", show_default=False),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder. [default: mtp-out/RECIPE-NAME]"),
     set_values: List[str] = typer.Option([], "--set", metavar="SECTION.KEY=VALUE", help="Override SECTION.KEY=VALUE (repeatable), e.g. --set train.steps=50."),
+    log_every: float = typer.Option(DEFAULT_LOG_EVERY, help="Seconds between plain progress lines when stderr is not a terminal (SLURM, CI, nohup)."),
 ) -> int:
     """Run every step of a recipe; steps whose settings and inputs are unchanged are skipped.
 
@@ -64,7 +69,7 @@ def run(
     spec = _load(recipe, out, set_values)
     err_console.print(f"pipeline [bold]{recipe}[/] -> {spec.out}", highlight=False)
     try:
-        result = run_pipeline(spec, ConsoleReporter())
+        result = run_pipeline(spec, ConsoleReporter(log_every))
     except PipelineInterrupted as e:
         err_console.print(f"[yellow]interrupted[/]: {e}; rerun the same command to continue", highlight=False)
         return 130

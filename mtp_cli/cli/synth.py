@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from mtp_cli.cli.console import RichProgress, console
+from mtp_cli.cli.console import console, progress_display
 from mtp_cli.cli.usage import help_when_bare
 
 app = typer.Typer(help="Synthetic tasks where multi-token prediction shows at small scale (the method's §4).", rich_markup_mode=None)
@@ -31,7 +31,7 @@ def polynomials(
     from mtp_cli.synth import PolynomialSettings, write_polynomials
 
     settings = PolynomialSettings(out, seed, train_problems, test_problems, train_max_operations, test_max_operations, overwrite)
-    with RichProgress() as progress:
+    with progress_display() as progress:
         manifest = write_polynomials(settings, progress)
     table = Table(title=f"{out}: polynomials")
     for column in ("train problems", "operations (train)", "test problems", "operations (test)"):
@@ -55,7 +55,7 @@ def induction(
     """
     from mtp_cli.synth import InductionSettings, write_induction
 
-    with RichProgress() as progress:
+    with progress_display() as progress:
         manifest = write_induction(InductionSettings(out, seed, train_stories, test_stories, held_out_names, overwrite), progress)
     table = Table(title=f"{out}: induction")
     for column in ("train stories", "names (train)", "test stories", "test items", "names (test)"):

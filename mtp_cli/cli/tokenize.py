@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from mtp_cli.cli.console import RichProgress, console, err_console, human_bytes
+from mtp_cli.cli.console import console, err_console, human_bytes, progress_display
 
 
 def tokenize(
@@ -37,6 +37,7 @@ def tokenize(
     eos_token: Optional[str] = typer.Option(None, help="End-of-text token of a --tokenizer file, when it is not a usual name."),
     shard_tokens: int = typer.Option(1 << 27, help="Tokens per Arrow shard file."),
     overwrite: bool = typer.Option(False, help="Replace an existing mtp artifact at --out."),
+    log_every: float = typer.Option(30.0, help="Seconds between plain progress lines when stderr is not a terminal (SLURM, CI, nohup)."),
 ) -> None:
     """Tokenize a code corpus into packed rows of token ids, in Arrow shards with a manifest.
 
@@ -63,7 +64,7 @@ def tokenize(
         overwrite=overwrite,
         validation=list(validation),
     )
-    with RichProgress() as progress:
+    with progress_display(log_every) as progress:
         manifest = tokenize_corpus(cfg, progress)
     console.print(summary_table(manifest, out))
     for read in manifest["text_fields"]:

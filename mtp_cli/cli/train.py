@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 
 from mtp_cli.artifacts import MtpError
-from mtp_cli.cli.console import console, err_console
+from mtp_cli.cli.console import DEFAULT_LOG_EVERY, check_log_every, clock, console, err_console
 
 
 def train(
@@ -53,6 +53,7 @@ def train(
     activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Recompute trunk activations in backward: less memory, ~1/3 more trunk compute."),
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core, faster on idle cores of your own; slower when they are shared). [default: 1]"),
     peak_tflops: Optional[float] = typer.Option(None, help="One device's peak TFLOP/s, for MFU. [default: known GPUs' dense bf16 peak; none on CPU]"),
+    log_every: float = typer.Option(30.0, help="Seconds between plain progress lines when stderr is not a terminal (SLURM, CI, nohup)."),
 ) -> int:
     """Train a transformer with n future-token heads on `mtp tokenize` output.
 
@@ -80,7 +81,7 @@ def train(
     given = {name: value for name, value in options.items() if value is not None}
     config = config_for_resume(out, given) if resume else TrainConfig(**given)
     main_process = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks stay quiet
-    with TrainDisplay() if main_process else contextlib.nullcontext() as display:
+    with TrainDisplay(log_every) if main_process else contextlib.nullcontext() as display:
         result = run_training(config, resume=resume, observer=display)
     if not main_process:
         return 130 if result.status == "interrupted" else 0
@@ -109,23 +110,27 @@ def _mfu(value: float | None) -> str:
 
 
 class TrainDisplay:
-    """Live status line while training: step, tokens/s, per-head loss, learning rate, ETA."""
+    """Live status line while training: step, tokens/s, per-head loss, learning rate, ETA. When stderr
+    is not a terminal (SLURM, CI, nohup), a plain line every `log_every` seconds instead."""
 
-    def __init__(self) -> None:
-        self.live = Live(console=err_console, refresh_per_second=4, transient=False)
+    def __init__(self, log_every: float = DEFAULT_LOG_EVERY) -> None:
+        self.plain = not err_console.is_terminal
+        self.live = None if self.plain else Live(console=err_console, refresh_per_second=4, transient=False)
+        self.log_every = check_log_every(log_every)
+        self.last_line = float("-inf")
         self.plan: dict[str, Any] = {}
         self.started = time.perf_counter()
         self.step_seconds: float | None = None
         self.last_eval = ""
 
     def __enter__(self) -> "TrainDisplay":
-        self.live.__enter__()
+        if self.live is not None:
+            self.live.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.live.__exit__(*exc)
-        if not err_console.is_terminal:  # rich ends a terminal's live line, not a file's
-            err_console.line()
+        if self.live is not None:
+            self.live.__exit__(*exc)
 
     def on_start(self, plan: dict[str, Any]) -> None:
         self.plan = plan
@@ -142,6 +147,9 @@ class TrainDisplay:
         seconds = record["step_seconds"]
         self.step_seconds = seconds if self.step_seconds is None else 0.9 * self.step_seconds + 0.1 * seconds
         remaining = (self.plan["total_steps"] - record["step"]) * self.step_seconds
+        if self.plain:
+            self.log_step(record, remaining)
+            return
         table = Table.grid(padding=(0, 2))
         table.add_row(
             f"[bold]step[/] {record['step']}/{self.plan['total_steps']}",
@@ -155,8 +163,25 @@ class TrainDisplay:
             table.add_row("", "", "", "", self.last_eval, "")
         self.live.update(table)
 
+    def log_step(self, record: dict[str, Any], remaining: float) -> None:
+        now = time.perf_counter()
+        last = record["step"] == self.plan["total_steps"]
+        if now - self.last_line < self.log_every and not last:
+            return
+        self.last_line = now
+        mfu = f", {_mfu(record['mfu'])}" if record.get("mfu") is not None else ""
+        err_console.print(
+            f"{time.strftime('%H:%M:%S')} step {record['step']}/{self.plan['total_steps']}, tokens {record['tokens']:,}, "
+            f"loss per head {_losses(record['head_loss'])}, {record['tokens_per_second']:,.0f} tok/s{mfu}, "
+            f"lr {record['lr']:.2e}, ETA {clock(remaining)}",
+            highlight=False, soft_wrap=True,
+        )
+
     def on_eval(self, record: dict[str, Any]) -> None:
         self.last_eval = f"[bold]validation[/] {_losses(record['head_loss'])} (step {record['step']})"
+        if self.plain:
+            err_console.print(f"{time.strftime('%H:%M:%S')} step {record['step']}: validation loss per head "
+                              f"{_losses(record['head_loss'])}", highlight=False, soft_wrap=True)
 
     def on_checkpoint(self, step: int, folder: Path) -> None:
         pass

@@ -162,7 +162,9 @@ class PipelineRunner:
         config, step = self.spec.tokenize, "tokenize"
         manifest = config.out / MANIFEST_NAME
         key = markers.step_key(_settings(config, "out", "workers", "overwrite"), [])
-        if is_current(config) and not self._imported_again:  # the tokenized manifest itself re-hashes the corpus files
+        with self.reporter.progress() as progress:  # sizes and mtimes first; a re-hash shows its progress
+            current = is_current(config, progress)
+        if current and not self._imported_again:
             self._mark_done(step, key, manifest)
             self._skipped(step, "up to date")
             return

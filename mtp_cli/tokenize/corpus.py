@@ -127,6 +127,7 @@ def _training_texts(cfg: TokenizeConfig, sources: list[Source], workers: int, pr
             if doc.text is not None and not (by_document and is_validation(doc.key, cfg.seed, cfg.val_fraction)):
                 yield doc.text
         progress.advance(result.progress)
+    progress.phase("training BPE merges", None)  # tokenizers computes them once every text is read
 
 
 def resolve_tokenizer(cfg: TokenizeConfig, sources: list[Source], workers: int, progress: ProgressSink) -> tuple[vocab.TokenizerSpec, str]:
@@ -174,16 +175,37 @@ def _stable_arguments(arguments: dict) -> dict:
     return {k: v for k, v in jsonable(arguments).items() if k not in VOLATILE_ARGUMENTS}
 
 
-def _hash_sources(sources: list[Source]) -> list[dict]:
+def _hash_sources(sources: list[Source], progress: ProgressSink) -> list[dict]:
+    progress.phase("hashing the corpus", sum(s.bytes for s in sources), "B")
     entries = []
     for source in sources:
-        hashes = _record_file_hashes(source) or {source.key_of(p): sha256_file(p) for p in source.files}
+        hashes = {}
+        for path in source.files:
+            hashes[source.key_of(path)] = sha256_file(path)
+            progress.advance(path.stat().st_size)
         entries.append(_source_entry(source, list(hashes.items())))
     return entries
 
 
-def is_current(cfg: TokenizeConfig) -> bool:
-    """True when `cfg.out` already holds this corpus tokenized with these arguments (inputs re-hashed)."""
+def stat_fingerprint(sources: list[Source]) -> str:
+    """One hash of every input file's name, size and modification time: what make compares."""
+    lines = []
+    for source in sources:
+        for path in source.files:
+            stat = path.stat()
+            lines.append(f"{source.arg}\t{source.key_of(path)}\t{stat.st_size}\t{stat.st_mtime_ns}\n")
+    return sha256_bytes("".join(lines).encode())
+
+
+def _all_sources(cfg: TokenizeConfig) -> list[Source]:
+    sources = resolve_sources(cfg.sources, tuple(cfg.include))
+    return sources + (resolve_sources(cfg.validation, tuple(cfg.include)) if cfg.validation else [])
+
+
+def is_current(cfg: TokenizeConfig, progress: ProgressSink | None = None) -> bool:
+    """True when `cfg.out` already holds this corpus tokenized with these arguments. As make does, the
+    inputs' sizes and modification times are compared first; only when they differ are the files
+    re-hashed (a touched but unchanged file still counts as current)."""
     try:
         manifest = read_manifest(cfg.out, "tokenized")
     except MtpError:
@@ -191,11 +213,11 @@ def is_current(cfg: TokenizeConfig) -> bool:
     if _stable_arguments(manifest["arguments"]) != _stable_arguments(asdict(cfg)):
         return False
     try:
-        sources = resolve_sources(cfg.sources, tuple(cfg.include))
-        if cfg.validation:
-            sources += resolve_sources(cfg.validation, tuple(cfg.include))
-        return manifest["inputs"] == _hash_sources(sources)
-    except MtpError:
+        sources = _all_sources(cfg)
+        if manifest.get("inputs_stat_sha256") == stat_fingerprint(sources):
+            return True
+        return manifest["inputs"] == _hash_sources(sources, progress or NullProgress())
+    except (MtpError, OSError):
         return False
 
 
@@ -230,6 +252,7 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
                 f"no files under {source.arg} match --include {' '.join(cfg.include)}",
                 "pass --include GLOB (for example --include '*.py')",
             )
+    inputs_stat = stat_fingerprint(sources + validation_sources)  # before reading: a file edited meanwhile differs
     workers = cfg.workers or default_workers()
     spec, origin = resolve_tokenizer(cfg, sources, workers, progress)
     split_by = choose_split(cfg, sources)
@@ -268,7 +291,7 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
                     if doc.replaced:
                         replaced["bytes"] += doc.replaced
                         replaced["documents"] += 1
-                progress.advance(result.progress, tokens=tokens)
+                progress.advance(result.progress, files=len(result.docs.files), tokens=tokens)
         stats = {split: writer.close() for split, writer in writers.items()}
         documents = sum(s.documents for s in stats.values())
         if documents == 0:
@@ -279,6 +302,7 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
             "tokenized",
             arguments=asdict(cfg),
             inputs=[_source_entry(s, h) for s, h in zip(sources, hashes)],
+            inputs_stat_sha256=inputs_stat,
             tokenizer={**vocab.tokenizer_summary(spec), "file": "tokenizer.json", "origin": origin},
             column=COLUMN,
             seq_len=cfg.seq_len,

@@ -67,3 +67,36 @@ def test_is_current_tracks_arguments_and_inputs(tmp_path):
     assert not is_current(replace(cfg, seq_len=16))
     (corpus / "b.py").write_text("b = 3\n")
     assert not is_current(cfg)
+
+
+class PhaseLog:
+    def __init__(self) -> None:
+        self.phases: list[str] = []
+        self.done = 0.0
+
+    def phase(self, name, total, unit=""):
+        self.phases.append(name)
+
+    def advance(self, amount, **counters):
+        self.done += amount
+
+
+def test_is_current_compares_sizes_and_mtimes_before_hashing(tmp_path):
+    import os
+
+    from mtp_cli.tokenize import is_current
+
+    corpus = tmp_path / "code"
+    corpus.mkdir()
+    (corpus / "a.py").write_text("a = 1\n")
+    (corpus / "b.py").write_text("bb = 2\n")
+    cfg = TokenizeConfig(out=tmp_path / "out", sources=[str(corpus)], tokenizer="bytes", seq_len=8, workers=1)
+    tokenize_corpus(cfg)
+    unchanged = PhaseLog()
+    assert is_current(cfg, unchanged) and unchanged.phases == []  # nothing re-hashed
+    stat = (corpus / "a.py").stat()
+    os.utime(corpus / "a.py", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # touched, same content
+    touched = PhaseLog()
+    assert is_current(cfg, touched) and touched.phases == ["hashing the corpus"] and touched.done == 13
+    (corpus / "a.py").write_text("a = 9\n")  # same size, new content and mtime
+    assert not is_current(cfg, PhaseLog())
