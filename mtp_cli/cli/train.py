@@ -53,6 +53,7 @@ def train(
     activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Recompute trunk activations in backward: less memory, ~1/3 more trunk compute."),
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core, faster on idle cores of your own; slower when they are shared). [default: 1]"),
     peak_tflops: Optional[float] = typer.Option(None, help="One device's peak TFLOP/s, for MFU. [default: known GPUs' dense bf16 peak; none on CPU]"),
+    log_to: List[str] = typer.Option([], "--log-to", metavar="TRACKER", help="Also send every metrics.jsonl record to tensorboard, wandb or mlflow (repeatable; rank 0 only; pip install 'mtp-cli[trackers]')."),
     log_every: float = typer.Option(30.0, help="Seconds between plain progress lines when stderr is not a terminal (SLURM, CI, nohup)."),
 ) -> int:
     """Train a transformer with n future-token heads on `mtp tokenize` output.
@@ -77,6 +78,7 @@ def train(
         model_overrides=model_overrides or None, eval_every=eval_every, eval_tokens=eval_tokens,
         save_every=save_every, keep_checkpoints=keep_checkpoints, compile=compile_blocks or None, fsdp=fsdp or None,
         activation_checkpointing=activation_checkpointing or None, peak_tflops=peak_tflops, threads=threads,
+        log_to=list(log_to) or None,
     )
     given = {name: value for name, value in options.items() if value is not None}
     config = config_for_resume(out, given) if resume else TrainConfig(**given)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from mtp_cli.artifacts import MtpError
+from mtp_cli.train.trackers import check_trackers
 
 # Options that only change how a run executes, not what it computes (up to float rounding for
 # micro_batch, compile and fsdp), so a resumed run may set them anew. Everything else must match the
@@ -16,7 +17,7 @@ from mtp_cli.artifacts import MtpError
 RESUMABLE_CHANGES = frozenset(
     {
         "data", "out", "device", "micro_batch", "eval_every", "eval_tokens", "save_every", "keep_checkpoints",
-        "compile", "fsdp", "activation_checkpointing", "peak_tflops", "threads",
+        "compile", "fsdp", "activation_checkpointing", "peak_tflops", "threads", "log_to",
     }
 )
 
@@ -53,11 +54,13 @@ class TrainConfig:
     activation_checkpointing: bool = False  # recompute trunk activations in backward
     peak_tflops: float | None = None  # one device's peak, for MFU; None: known GPUs' bf16 peak, else no MFU
     threads: int | None = None  # torch CPU threads; None: 1 (mtp_cli/model/threads.py), 0: one per physical core
+    log_to: list[str] = field(default_factory=list)  # experiment trackers: tensorboard, wandb, mlflow (rank 0)
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
         self.init_from = Path(self.init_from) if self.init_from is not None else None
         self.betas = tuple(self.betas)
+        self.log_to = list(self.log_to)
         self.validate()
 
     def validate(self) -> None:
@@ -82,6 +85,7 @@ class TrainConfig:
                 raise MtpError(f"--loss-weights has {len(weights)} values for {self.heads} heads", "give one weight per head")
             if any(not math.isfinite(w) or w < 0 for w in weights) or not any(weights):
                 raise MtpError(f"--loss-weights {weights} must be finite, non-negative, not all zero")
+        check_trackers(self.log_to)
         if self.freeze_trunk and self.init_from is None:
             raise MtpError("--freeze-trunk needs a trained model to freeze", "pass --init-from CKPT")
         if self.freeze_trunk and self.heads == 1:

@@ -50,6 +50,7 @@ from mtp_cli.train.metrics import MetricsLog
 from mtp_cli.train.mfu import device_peak_tflops, mfu
 from mtp_cli.train.objective import HeadSums, backward_efficient, backward_naive
 from mtp_cli.train.observer import NullObserver, TrainObserver
+from mtp_cli.train.trackers import Observers, TrackerObserver
 from mtp_cli.train.optimizer import build_optimizer, set_lr
 from mtp_cli.train.parallelize import prepare_model
 from mtp_cli.train.run_folder import prepare_run_folder, write_run_manifest
@@ -126,7 +127,9 @@ class Trainer:
         set_threads(config.threads)
         self.world = world.on(self.device)
         self.owns_process_group = join_process_group(self.world)
-        self.observer = (observer or NullObserver()) if self.world.is_main else NullObserver()
+        # Only rank 0 reports: to the caller's observer and to the experiment trackers.
+        self.trackers = TrackerObserver(config.log_to, config.out, config.to_dict()) if self.world.is_main else None
+        self.observer = Observers(observer or NullObserver(), self.trackers) if self.world.is_main else NullObserver()
         stored = prepare_run_folder(config, resume)
         self.data = open_data(config)
         if stored is not None and stored["inputs"][0]["manifest_sha256"] != self.data.identity["manifest_sha256"]:
@@ -291,6 +294,8 @@ class Trainer:
         try:
             return self._loop()
         finally:
+            if self.trackers is not None:
+                self.trackers.close()
             leave_process_group(self.owns_process_group)
 
     def _loop(self) -> TrainResult:
