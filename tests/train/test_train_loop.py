@@ -52,7 +52,7 @@ def test_run_folder_layout(run_bpe_n4, tokenized_bpe):
     assert sorted(p.name for p in checkpoints.iterdir() if not p.name.startswith(".")) == ["latest", "step-000035", "step-000040"]
     assert (checkpoints / "latest").read_text().strip() == "step-000040"
     step = checkpoints / "step-000040"
-    assert {p.name for p in step.iterdir()} >= {"model.safetensors", "config.json", "tokenizer.json", "trainer.pt", "trainer_state.json", "manifest.json"}
+    assert {p.name for p in step.iterdir()} >= {"model.safetensors", "mtp_config.json", "tokenizer_config.json", "tokenizer.json", "trainer.pt", "trainer_state.json", "manifest.json"}
     assert (step / "tokenizer.json").read_text() == (tokenized_bpe / "tokenizer.json").read_text()
     state = json.loads((step / "trainer_state.json").read_text())
     assert state["step"] == STEPS and state["tokens_seen"] == STEPS * 512 and {"epoch", "cursor"} <= set(state["sampler"])
