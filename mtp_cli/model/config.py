@@ -12,11 +12,12 @@ but the next-token path (trunk + head 1) is `n_layers - n + 1` blocks: 6 for `ti
 from __future__ import annotations
 
 import dataclasses
-import json
+import typing
 from dataclasses import dataclass, fields
 from typing import Any
 
 from mtp_cli.artifacts import MtpError
+from mtp_cli.artifacts.typed import parse_text
 
 HEAD_TYPES = ("transformer", "linear", "causal", "anticausal")
 # How each head type feeds its heads (App. B of the method's paper). Parallel heads all read the
@@ -160,33 +161,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """`field=value` with the value converted to the field's type."""
+    """`field=value` with the value converted to the field's type (read as YAML: 256, true, none)."""
     name, sep, raw = text.partition("=")
     name = name.strip().replace("-", "_")
-    types = {f.name: f.type for f in fields(ModelConfig)}
+    types = typing.get_type_hints(ModelConfig)
     if not sep or name not in types:
         raise MtpError(f"--set {text!r} is not FIELD=VALUE for a model field", f"fields: {', '.join(types)}")
-    kind = str(types[name])
-    raw = raw.strip()
-    try:
-        if "bool" in kind:
-            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return name, raw.lower() in ("true", "1", "yes")
-        if raw.lower() in ("none", "null") and "None" in kind:
-            return name, None
-        if "dict" in kind:
-            value = json.loads(raw)
-            if not isinstance(value, dict):
-                raise ValueError
-            return name, value
-        if "int" in kind:
-            return name, int(raw)
-        if "float" in kind:
-            return name, float(raw)
-        return name, raw
-    except ValueError:  # json.JSONDecodeError included
-        raise MtpError(f"--set {text!r}: {raw!r} is not a valid {kind}") from None
+    return name, parse_text(raw.strip(), types[name], f"--set {name}")
 
 
 def build_config(preset: str = "tiny", overrides: dict[str, Any] | None = None) -> ModelConfig:

@@ -8,7 +8,6 @@ anything runs, so a typo fails in a second with the key named, not an hour into 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -16,54 +15,7 @@ from typing import Any
 import yaml
 
 from mtp_cli.artifacts import MtpError
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-def coerce(value: Any, tp: Any, where: str) -> Any:
-    """`value` as the field type `tp` (int, float, str, bool, Path, list[...], Optional[...])."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(tp)
-        if value is None and type(None) in options:
-            return None
-        for option in (o for o in options if o is not type(None)):
-            try:
-                return coerce(value, option, where)
-            except MtpError:
-                continue
-        raise MtpError(f"recipe value {where}={value!r} is not a {_type_name(tp)}")
-    if origin in (list, tuple):
-        (item,) = typing.get_args(tp)[:1] or (Any,)
-        if not isinstance(value, (list, tuple)):
-            value = [value]
-        return [coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise MtpError(f"recipe value {where}={value!r} is not a mapping", "write it as key: value lines")
-        return dict(value)
-    if tp is Any:
-        return value
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-    elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif tp in (str, Path):
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            return tp(str(value))
-    raise MtpError(f"recipe value {where}={value!r} is not a {_type_name(tp)}", "fix the recipe or the --set value")
+from mtp_cli.artifacts.typed import coerce
 
 
 def build_section(cls: type, values: dict[str, Any], section: str, fixed: dict[str, Any] | None = None) -> Any:
@@ -77,7 +29,7 @@ def build_section(cls: type, values: dict[str, Any], section: str, fixed: dict[s
         if key not in fields or key in fixed:
             known = ", ".join(sorted(fields - set(fixed)))
             raise MtpError(f"unknown recipe key '{section}.{key}'", f"keys of '{section}': {known}")
-    kwargs = {key: coerce(value, hints[key], f"{section}.{key}") for key, value in values.items()}
+    kwargs = {key: coerce(value, hints[key], f"recipe value {section}.{key}") for key, value in values.items()}
     try:
         return cls(**kwargs, **fixed)
     except TypeError as e:  # a required field is missing

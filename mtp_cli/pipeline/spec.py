@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from mtp_cli.artifacts import MtpError
-from mtp_cli.pipeline.recipe import build_section, coerce
+from mtp_cli.artifacts.typed import coerce
+from mtp_cli.pipeline.recipe import build_section
 
 SECTIONS = ("import", "synth", "tokenize", "train", "runs", "generate", "eval", "report")
 SYNTH_TASKS = ("polynomials", "induction")
@@ -212,7 +213,7 @@ def _model_overrides(config: Any, section: str) -> dict[str, Any]:
     for key, value in config.model_overrides.items():
         if key not in hints:
             raise MtpError(f"unknown recipe key '{section}.model_overrides.{key}'", f"model fields: {', '.join(hints)}")
-        overrides[key] = coerce(value, hints[key], f"{section}.model_overrides.{key}")
+        overrides[key] = coerce(value, hints[key], f"recipe value {section}.model_overrides.{key}")
     build_config(config.preset, {**overrides, "n_future_tokens": config.heads})  # checked with the run's heads
     return overrides
 
@@ -275,7 +276,7 @@ def build_pipeline(recipe: dict[str, Any], out: Path) -> PipelineSpec:
         runs=_runs(recipe, out, imported_folder),
         generations=generations,
         eval=eval_settings,
-        report=coerce(recipe.get("report", True), bool, "report"),
+        report=coerce(recipe.get("report", True), bool, "recipe value report"),
         imported=imported,
         synth=synth,
     )

@@ -112,8 +112,11 @@ def test_overrides_parse_to_the_field_type():
     assert parse_override("ffn_dim=none") == ("ffn_dim", None)
     with pytest.raises(MtpError, match="FIELD=VALUE"):
         parse_override("width=3")
-    with pytest.raises(MtpError, match="not a valid"):
+    with pytest.raises(MtpError, match="--set dim='big' is not a int"):
         parse_override("dim=big")
+    with pytest.raises(MtpError, match="is not a bool"):  # judged by the type, not the annotation's text
+        parse_override("tie_embeddings=maybe")
+    assert parse_override("rope_scaling={rope_type: linear, factor: 2.0}") == ("rope_scaling", {"rope_type": "linear", "factor": 2.0})
 
 
 def test_with_heads_keeps_trunk_and_head_one():
