@@ -29,7 +29,7 @@ class GenerateConfig:
     batch_size: int = 16
     draft_heads: int | None = None  # None: every extra head the model has
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"
     limit: int | None = None  # only the first N prompts
     fixed_length: bool = False  # exactly max_new_tokens per sample: no stop sequences, EOS does not end it
     threads: int | None = None  # torch CPU threads; None: 1 (mtp_cli/model/threads.py), 0: one per core

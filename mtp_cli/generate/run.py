@@ -20,6 +20,7 @@ from mtp_cli.generate.speculative import decode_speculative
 from mtp_cli.generate.stopping import StopChecker, cut_at_stop, token_bytes
 from mtp_cli.model import MtpTransformer, load_checkpoint, read_checkpoint_config
 from mtp_cli.model.checkpoint import WEIGHTS_NAME
+from mtp_cli.model.device import resolve_device
 from mtp_cli.model.threads import set_threads
 
 
@@ -30,16 +31,6 @@ class LoadedModel:
     eos_id: int
     start_id: int  # the token every prompt starts with: BOS for tokenizers that have one, else EOS
     identity: dict[str, Any]  # what the manifest records about the checkpoint
-
-
-def open_device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise MtpError(f"--device {name!r} is not a torch device", "cpu, cuda, cuda:1, mps") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise MtpError(f"--device {name}: CUDA is not available here", "use --device cpu")
-    return device
 
 
 def load_model(checkpoint, device: torch.device) -> LoadedModel:
@@ -101,7 +92,7 @@ def generate_samples(config: GenerateConfig, progress: ProgressSink | None = Non
     prompts = prompt_set.prompts[: config.limit]
     stops = () if config.fixed_length else tuple(dict.fromkeys([*prompt_set.stops, *config.stop]))
     set_threads(config.threads)
-    loaded = load_model(config.checkpoint, open_device(config.device))
+    loaded = load_model(config.checkpoint, resolve_device(config.device))
     model = loaded.model
     speculative = config.mode == "speculative"
     draft_heads = config.check_draft_heads(model.n_future_tokens) if speculative else 0

@@ -156,23 +156,3 @@ def freeze_next_token_model(model: MtpTransformer) -> None:
         param.requires_grad_(True)
     if model.window_head is not None:  # it reads the trunk and feeds nothing: training it changes no head
         model.window_head.requires_grad_(True)
-
-
-def pick_device(name: str, local_rank: int | None = None, world_size: int = 1) -> torch.device:
-    """The device `--device` names; under torchrun (`local_rank` given) `cuda` is this process's GPU."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise MtpError(f"--device {name!r} is not a device", "use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and device.index is not None and local_rank is not None and world_size > 1:
-        raise MtpError(
-            f"--device {name} under torchrun would put all {world_size} processes on GPU {device.index}",
-            "use --device cuda (or auto): each process takes cuda:LOCAL_RANK; pick GPUs with CUDA_VISIBLE_DEVICES",
-        )
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise MtpError("--device cuda, but this torch sees no CUDA device", "use --device cpu")
-    if device.type == "cuda" and device.index is None and local_rank is not None:
-        device = torch.device("cuda", local_rank)
-    return device

@@ -55,7 +55,8 @@ from mtp_cli.train.optimizer import build_optimizer, set_lr
 from mtp_cli.train.parallelize import prepare_model
 from mtp_cli.train.run_folder import prepare_run_folder, write_run_manifest
 from mtp_cli.train.schedule import default_warmup, lr_at
-from mtp_cli.train.setup import build_model, open_data, pick_device, resolve_model_config
+from mtp_cli.model.device import resolve_device
+from mtp_cli.train.setup import build_model, open_data, resolve_model_config
 from mtp_cli.model.threads import set_threads
 
 
@@ -123,7 +124,7 @@ class Trainer:
     def __init__(self, config: TrainConfig, resume: bool = False, observer: TrainObserver | None = None):
         self.config = config
         world = World.from_env()
-        self.device = pick_device(config.device, world.local_rank if world.launched else None, world.size)
+        self.device = resolve_device(config.device, world.local_rank if world.launched else None, world.size)
         set_threads(config.threads)
         self.world = world.on(self.device)
         self.owns_process_group = join_process_group(self.world)

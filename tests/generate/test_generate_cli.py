@@ -213,3 +213,18 @@ def test_problems_file_prompts_ids_and_eval_checks_the_file(checkpoint, tmp_path
     capsys.readouterr()
     assert main(["eval", "pass@k", str(out), "--problems", str(problems), "--k", "1", "--out", str(tmp_path / "e2")]) == 2
     assert "was generated from" in capsys.readouterr().err
+
+
+def test_one_device_resolver_auto_by_default(checkpoint, tmp_path, capsys):
+    """generate resolves --device as train does: auto (the default) is a GPU when torch sees one."""
+    import torch
+
+    out = tmp_path / "auto.jsonl"
+    assert run(checkpoint, "--prompt", "def f():", "--max-new-tokens", "2", "--device", "auto", "--out", out) == 0
+    expected = "cuda:0" if torch.cuda.is_available() else "cpu"
+    assert json.loads((tmp_path / "auto.jsonl.manifest.json").read_text())["device"] == expected
+    assert run(checkpoint, "--prompt", "def f():", "--max-new-tokens", "2", "--out", tmp_path / "default.jsonl") == 0
+    assert json.loads((tmp_path / "default.jsonl.manifest.json").read_text())["device"] == expected
+    capsys.readouterr()
+    assert run(checkpoint, "--prompt", "x", "--device", "tpu:7", "--out", tmp_path / "x.jsonl") == 2
+    assert "--device 'tpu:7' is not a device" in capsys.readouterr().err

@@ -77,7 +77,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tokenized_bpe,
 
 
 def test_an_explicit_gpu_under_torchrun_is_refused():
-    from mtp_cli.train.setup import pick_device
+    from mtp_cli.model.device import resolve_device as pick_device
 
     refused("would put all 2 processes on GPU 0", lambda: pick_device("cuda:0", local_rank=1, world_size=2))
     assert pick_device("cpu", local_rank=1, world_size=2) == torch.device("cpu")
