@@ -17,6 +17,8 @@ import dataclasses
 from dataclasses import MISSING, dataclass
 from typing import Any, Callable
 
+from mtp_cli.artifacts.errors import MtpError
+
 
 @dataclass(frozen=True)
 class OptionSpec:
@@ -53,3 +55,12 @@ def field_default(f: dataclasses.Field) -> Any:
     if f.default_factory is not MISSING:  # type: ignore[misc]
         return f.default_factory()  # type: ignore[misc]
     return MISSING
+
+
+def parse_list(text: str, item: type, flag: str, example: str) -> list:
+    """'1,0.5,0.5' as a list of `item`: the command line's spelling of a list option."""
+    try:
+        return [item(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        noun = {int: "integers", float: "numbers"}.get(item, item.__name__)
+        raise MtpError(f"{flag} {text!r} is not a list of {noun}", f"a comma-separated list, e.g. {flag} {example}") from None

@@ -12,8 +12,6 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from mtp_cli.artifacts.errors import MtpError
 
 
@@ -67,6 +65,8 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
 
 def parse_text(raw: str, tp: Any, where: str) -> Any:
     """`raw` text (a --set value) read as YAML, then converted to `tp`: 3, 0.5, true, none, [1, 10], {a: 1}."""
+    import yaml
+
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:

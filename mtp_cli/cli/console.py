@@ -65,6 +65,19 @@ def human_bytes(n: float) -> str:
 DEFAULT_LOG_EVERY = 30.0  # seconds between plain progress lines when stderr is not a terminal
 
 
+def log_every_option() -> Any:
+    """`--log-every`, the one option of how progress shows that every long command takes."""
+    import inspect
+
+    import typer
+
+    info = typer.Option(
+        DEFAULT_LOG_EVERY, "--log-every", show_default=False, metavar="SECONDS",
+        help=f"Seconds between plain progress lines when stderr is not a terminal (SLURM, CI, nohup).  [default: {DEFAULT_LOG_EVERY:g}]",
+    )
+    return inspect.Parameter("log_every", inspect.Parameter.KEYWORD_ONLY, default=info, annotation=float)
+
+
 def check_log_every(seconds: float) -> float:
     if not seconds > 0:
         from mtp_cli.artifacts import MtpError

@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
 from mtp_cli.artifacts import MtpError, is_mtp_artifact
 from mtp_cli.cli.usage import help_when_bare
-from mtp_cli.cli.console import console, progress_display
+from mtp_cli.cli.console import console, log_every_option, progress_display
+from mtp_cli.cli.declared import build_command
+from mtp_cli.eval.config import EvalConfig
+from mtp_cli.eval.sandbox import SandboxConfig
 
 app = typer.Typer(help="Measure samples: pass@k of code in a sandbox, or exact-match accuracy.", rich_markup_mode=None)
 app.callback(invoke_without_command=True)(help_when_bare)
-
-
-def parse_ks(text: str) -> list[int]:
-    try:
-        ks = [int(part) for part in text.replace(" ", "").split(",") if part]
-    except ValueError:
-        raise MtpError(f"--k {text!r} is not a list of integers", "e.g. --k 1,10,100") from None
-    if not ks or any(k < 1 for k in ks):
-        raise MtpError(f"--k {text!r} must list positive integers", "e.g. --k 1,10,100")
-    return ks
 
 
 def default_out(samples: Optional[Path], dataset: str) -> Path:
@@ -36,57 +29,43 @@ def default_out(samples: Optional[Path], dataset: str) -> Path:
     return samples.with_name(f"{samples.stem}.eval-{dataset}")
 
 
-@app.command("pass@k")
-def pass_at_k(
-    samples: Optional[Path] = typer.Argument(
-        None, help="Samples JSONL (task_id, completion per line), as `mtp generate` writes it, or a folder holding a samples.jsonl; none with --reference.", show_default=False
-    ),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="humaneval (164 problems) or mbpp (test split, task ids 11-510); or --problems.", show_default=False),
-    problems: Optional[Path] = typer.Option(None, "--problems", help="Your own problem file (JSONL, HumanEval's or MBPP's format) instead of --dataset: the one the samples were generated from.", show_default=False),
-    k: Optional[str] = typer.Option(
-        None, "--k", help="Comma-separated k values; a k above some problem's sample count is noted, not computed. [default: 1,10,100; 1 with --reference]"
-    ),
-    workers: int = typer.Option(0, help="Programs run at once (0: one per core)."),
-    timeout: Optional[float] = typer.Option(
-        None, help="CPU seconds per program; wall clock is limited to twice that. [default: humaneval 3, mbpp 10]"
-    ),
-    memory_mb: int = typer.Option(2048, help="Address-space limit per program, MiB."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder. [default: beside the samples, NAME.eval-DATASET]"),
-    resume: bool = typer.Option(False, help="Reuse results already in --out for the same samples and settings."),
-    overwrite: bool = typer.Option(False, help="Replace an existing evaluation at --out."),
-    reference: bool = typer.Option(False, help="Run the dataset's own solutions instead of samples (the harness self-check)."),
-    log_every: float = typer.Option(30.0, help="Seconds between plain progress lines when stderr is not a terminal (SLURM, CI, nohup)."),
-) -> None:
-    """pass@k of code samples on HumanEval, MBPP or your own problem file; every test program runs in its own sandbox.
-
-    \b
-    Example:
-      mtp eval pass@k samples/he-greedy.jsonl --dataset humaneval --k 1
-    """
-    from mtp_cli.eval import EvalConfig, SandboxConfig, evaluate
+def run_pass_at_k(given: dict[str, dict[str, Any]], log_every: float) -> None:
+    from mtp_cli.eval import evaluate
     from mtp_cli.problems import problem_set
 
+    options = given["config"]
+    dataset, problems, samples = options.get("dataset"), options.get("problems"), options.get("samples")
     info = problem_set(dataset, problems).info
-    if timeout is not None and timeout <= 0:
-        raise MtpError(f"--timeout must be positive (got {timeout})")
-    cfg = EvalConfig(
-        dataset=dataset,
-        problems=problems,
-        out=out or default_out(samples, dataset or Path(problems).stem),
-        samples=samples,
-        reference=reference,
-        ks=parse_ks(k or ("1" if reference else "1,10,100")),
-        workers=workers,
-        sandbox=SandboxConfig(timeout=timeout or info.default_timeout, memory_mb=memory_mb),
-        resume=resume,
-        overwrite=overwrite,
-    )
+    sandbox = {"timeout": info.default_timeout, **given["sandbox"]}
+    if sandbox["timeout"] <= 0:
+        raise MtpError(f"--timeout must be positive (got {sandbox['timeout']})")
+    cfg = EvalConfig(**{
+        "dataset": dataset,
+        "out": default_out(samples, dataset or Path(problems).stem),
+        "ks": [1] if options.get("reference") else [1, 10, 100],
+        **options,
+        "sandbox": SandboxConfig(**sandbox),
+    })
     with progress_display(log_every) as progress:
         summary = evaluate(cfg, progress)
     console.print(summary_table(summary))
     console.print(run_line(summary, cfg.out), highlight=False)
     for note in summary["notes"]:
         console.print(f"[yellow]note:[/] {note}", highlight=False)
+
+
+app.command("pass@k")(build_command(
+    "pass_at_k",
+    {"config": EvalConfig, "sandbox": SandboxConfig},
+    run_pass_at_k,
+    """pass@k of code samples on HumanEval, MBPP or your own problem file; every test program runs in its own sandbox.
+
+    \b
+    Example:
+      mtp eval pass@k samples/he-greedy.jsonl --dataset humaneval --k 1
+    """,
+    [log_every_option()],
+))
 
 
 @app.command("exact")

@@ -9,84 +9,30 @@ import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 import typer
 from rich.live import Live
 from rich.table import Table
 
-from mtp_cli.artifacts import MtpError
-from mtp_cli.cli.console import DEFAULT_LOG_EVERY, check_log_every, clock, console, err_console
+from mtp_cli.cli.console import DEFAULT_LOG_EVERY, check_log_every, clock, console, err_console, log_every_option
+from mtp_cli.cli.declared import build_command, extra
+from mtp_cli.model.config import ModelConfig
+from mtp_cli.train.config import TrainConfig
 
 
-def train(
-    data: Path = typer.Argument(..., help="A folder written by `mtp tokenize`.", show_default=False),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: manifest.json, metrics.jsonl, checkpoints/."),
-    preset: Optional[str] = typer.Option(None, help="Model size: tiny, small, base, 1b, 7b. [default: tiny]"),
-    heads: Optional[int] = typer.Option(None, help="n: prediction heads; head k predicts the token k ahead. [default: 4]"),
-    steps: Optional[int] = typer.Option(None, help="Optimizer steps. [default: one pass over the train split]"),
-    tokens: Optional[int] = typer.Option(None, help="Train on this many tokens instead of --steps."),
-    batch_tokens: Optional[int] = typer.Option(None, help="Tokens per optimizer step (whole rows). [default: 32768]"),
-    micro_batch: Optional[int] = typer.Option(None, help="Rows per forward/backward; gradients accumulate. [default: 4]"),
-    lr: Optional[float] = typer.Option(None, help="Peak learning rate. [default: 3e-4]"),
-    warmup: Optional[int] = typer.Option(None, help="Linear warmup steps. [default: 2% of the steps]"),
-    min_lr_ratio: Optional[float] = typer.Option(None, help="Cosine decays to this fraction of --lr. [default: 0.03]"),
-    grad_clip: Optional[float] = typer.Option(None, help="Gradient norm clip. [default: 1.0]"),
-    weight_decay: Optional[float] = typer.Option(None, help="AdamW decoupled weight decay on matrices. [default: 0.1]"),
-    loss_weights: Optional[str] = typer.Option(None, help="Comma-separated weight per head, e.g. 1,0.5,0.5,0.5. [default: all 1]"),
-    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N (bf16 autocast on CUDA). [default: auto]"),
-    seed: Optional[int] = typer.Option(None, help="Seed of the initialization and the data order. [default: 0]"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
-    init_from: Optional[Path] = typer.Option(None, help="Start from this checkpoint (a run folder or a step folder); --heads may differ."),
-    freeze_trunk: bool = typer.Option(False, "--freeze-trunk", help="With --init-from: train only the extra heads, keep the next-token model."),
-    set_fields: List[str] = typer.Option([], "--set", metavar="FIELD=VALUE", help="Model field override FIELD=VALUE (repeatable), e.g. --set dim=256."),
-    head_type: Optional[str] = typer.Option(None, help="transformer (parallel blocks on the trunk), linear (extra heads only), causal (head k on head k-1) or anticausal (head n first, head 1 on top). [default: transformer]"),
-    window_loss: Optional[int] = typer.Option(None, metavar="W", help="Add a window head: which tokens occur in the next W positions (binary cross-entropy), e.g. 4, 8, 16. [default: none]"),
-    window_weight: Optional[float] = typer.Option(None, help="The window loss's weight. [default: 1.0]"),
-    heads_on_top: bool = typer.Option(False, "--heads-on-top", help="Keep the n=1 trunk whole and add the extra heads on top."),
-    tie_embeddings: bool = typer.Option(False, "--tie-embeddings", help="Share the embedding and unembedding matrices."),
-    naive_mtp: bool = typer.Option(False, "--naive-mtp", help="Keep all heads' logits alive at once (benchmark only)."),
-    eval_every: Optional[int] = typer.Option(None, help="Validation loss per head every N steps. [default: 250]"),
-    eval_tokens: Optional[int] = typer.Option(None, help="Validation tokens per evaluation. [default: 262144]"),
-    save_every: Optional[int] = typer.Option(None, help="Checkpoint every N steps (and at the end). [default: 500]"),
-    keep_checkpoints: Optional[int] = typer.Option(None, help="Checkpoints kept. [default: 3]"),
-    compile_blocks: bool = typer.Option(False, "--compile", help="torch.compile each transformer block (Triton on CUDA, a C++ compiler on CPU)."),
-    fsdp: bool = typer.Option(False, "--fsdp", help="Under torchrun: shard weights, gradients and optimizer state (FSDP2) instead of replicating."),
-    activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Recompute trunk activations in backward: less memory, ~1/3 more trunk compute."),
-    threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core, faster on idle cores of your own; slower when they are shared). [default: 1]"),
-    peak_tflops: Optional[float] = typer.Option(None, help="One device's peak TFLOP/s, for MFU. [default: known GPUs' dense bf16 peak; none on CPU]"),
-    log_to: List[str] = typer.Option([], "--log-to", metavar="TRACKER", help="Also send every metrics.jsonl record to tensorboard, wandb or mlflow (repeatable; rank 0 only; pip install 'mtp-cli[trackers]')."),
-    log_every: float = typer.Option(30.0, help="Seconds between plain progress lines when stderr is not a terminal (SLURM, CI, nohup)."),
-) -> int:
-    """Train a transformer with n future-token heads on `mtp tokenize` output.
-
-    \b
-    Example:
-      mtp train data/mine --out runs/tiny-n4 --preset tiny --heads 4 --steps 600
-    """
-    from mtp_cli.model import parse_override
-    from mtp_cli.train import TrainConfig, config_for_resume
+def run_train(given: dict[str, dict[str, Any]], resume: Optional[bool], log_every: float) -> int:
     from mtp_cli.train import train as run_training
+    from mtp_cli.train.run_folder import config_for_resume
 
-    model_overrides = dict(parse_override(text) for text in set_fields)
-    for name, value in (("head_type", head_type), ("window_size", window_loss), ("extra_heads_on_top", heads_on_top or None), ("tie_embeddings", tie_embeddings or None)):
-        if value is not None:
-            model_overrides[name] = value
-    options: dict[str, Any] = dict(
-        data=data, out=out, preset=preset, heads=heads, steps=steps, tokens=tokens, batch_tokens=batch_tokens,
-        micro_batch=micro_batch, lr=lr, warmup=warmup, min_lr_ratio=min_lr_ratio, grad_clip=grad_clip,
-        weight_decay=weight_decay, loss_weights=parse_weights(loss_weights), window_weight=window_weight, device=device, seed=seed,
-        init_from=init_from, freeze_trunk=freeze_trunk or None, naive_mtp=naive_mtp or None,
-        model_overrides=model_overrides or None, eval_every=eval_every, eval_tokens=eval_tokens,
-        save_every=save_every, keep_checkpoints=keep_checkpoints, compile=compile_blocks or None, fsdp=fsdp or None,
-        activation_checkpointing=activation_checkpointing or None, peak_tflops=peak_tflops, threads=threads,
-        log_to=list(log_to) or None,
-    )
-    given = {name: value for name, value in options.items() if value is not None}
-    config = config_for_resume(out, given) if resume else TrainConfig(**given)
+    options = dict(given["config"])
+    if given["model"]:  # the model options join --set's overrides
+        options["model_overrides"] = {**options.get("model_overrides", {}), **given["model"]}
+    out = options["out"]
+    config = config_for_resume(out, options) if resume else TrainConfig(**options)
     main_process = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks stay quiet
     with TrainDisplay(log_every) if main_process else contextlib.nullcontext() as display:
-        result = run_training(config, resume=resume, observer=display)
+        result = run_training(config, resume=bool(resume), observer=display)
     if not main_process:
         return 130 if result.status == "interrupted" else 0
     console.print(summary_table(result, out))
@@ -96,13 +42,25 @@ def train(
     return 0
 
 
-def parse_weights(text: str | None) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise MtpError(f"--loss-weights {text!r} is not a comma-separated list of numbers", "e.g. 1,0.5,0.5,0.5") from None
+train = build_command(
+    "train",
+    {"config": TrainConfig, "model": ModelConfig},
+    run_train,
+    """Train a transformer with n future-token heads on `mtp tokenize` output.
+
+    \b
+    Example:
+      mtp train data/mine --out runs/tiny-n4 --preset tiny --heads 4 --steps 600
+    """,
+    [
+        extra("resume", Optional[bool], typer.Option(
+            None, "--resume/--no-resume", show_default=False,
+            help="Continue the run in --out from its latest checkpoint; options given now replace the stored ones that "
+            "only change how it runs (--no-fsdp, --device, --micro-batch, ...).  [default: no-resume]",
+        )),
+        log_every_option(),
+    ],
+)
 
 
 def _losses(values: list[float]) -> str:

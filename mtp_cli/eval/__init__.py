@@ -3,7 +3,8 @@
 Imports nothing heavy (no torch): the command starts fast and the sandbox launcher stays bare.
 """
 
-from mtp_cli.eval.evaluate import EvalConfig, evaluate, summarize
+from mtp_cli.eval.config import EvalConfig
+from mtp_cli.eval.evaluate import evaluate, summarize
 from mtp_cli.eval.passk import PassAtK, estimate_pass_at_k, pass_at_k
 from mtp_cli.eval.runner import default_workers, run_programs
 from mtp_cli.eval.samples import Sample, read_samples, reference_samples

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mtp_cli.artifacts import (
@@ -30,30 +30,14 @@ from mtp_cli.artifacts import (
     sha256_file,
     write_manifest,
 )
+from mtp_cli.eval.config import EvalConfig, check_ks
 from mtp_cli.eval.passk import pass_at_k
 from mtp_cli.eval.runner import run_programs
 from mtp_cli.eval.samples import Sample, check_samples_source, read_samples, reference_samples, samples_path
 from mtp_cli.eval.sandbox import RunResult, SandboxConfig
-from mtp_cli.problems import ProblemSet, build_program, problem_set
+from mtp_cli.problems import ProblemSet, build_program
 
 RESULTS, PARTIAL, SUMMARY = "results.jsonl", "results.partial.jsonl", EVAL_SUMMARY_NAME
-
-
-@dataclass
-class EvalConfig:
-    dataset: str | None  # a named dataset, or None with `problems`
-    out: Path
-    samples: Path | None = None  # None with reference=True
-    reference: bool = False
-    ks: list[int] = field(default_factory=lambda: [1, 10, 100])
-    workers: int = 0  # 0: one per core
-    sandbox: SandboxConfig | None = None  # None: the defaults, with the dataset's default timeout
-    resume: bool = False
-    overwrite: bool = False
-    problems: Path | None = None  # a problem file in HumanEval's or MBPP's format, instead of `dataset`
-
-    def problem_set(self) -> ProblemSet:
-        return problem_set(self.dataset, self.problems)
 
 
 def completion_hash(completion: str) -> str:
@@ -202,14 +186,9 @@ def _load_samples(cfg: EvalConfig, problems: ProblemSet) -> list[Sample]:
     return read_samples(cfg.samples, problems)
 
 
-def _check_ks(ks: list[int]) -> None:
-    if not ks or any(k < 1 for k in ks):
-        raise MtpError(f"--k must be positive integers (got {ks})", "e.g. --k 1,10,100")
-
-
 def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
     """Run every sample's program in the sandbox and write the evaluation folder; return the summary."""
-    _check_ks(cfg.ks)
+    check_ks(cfg.ks)
     started = time.time()
     problem_source = cfg.problem_set()
     problems = problem_source.problems

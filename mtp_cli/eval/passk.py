@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from statistics import fmean
 
 
 def estimate_pass_at_k(n: int, c: int, k: int) -> float:
@@ -18,6 +17,8 @@ def estimate_pass_at_k(n: int, c: int, k: int) -> float:
         raise ValueError(f"pass@{k} is undefined with only {n} samples")
     if n - c < k:
         return 1.0
+    import numpy as np  # here: `mtp eval`'s command line is built without numpy
+
     return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
 
 
@@ -44,5 +45,5 @@ def pass_at_k(counts: dict[str, tuple[int, int]], ks: list[int]) -> PassAtK:
         if short:
             notes.append(f"pass@{k} not computed: {short} of {len(attempted)} problems have fewer than {k} samples (fewest: {smallest})")
             continue
-        scores[f"pass@{k}"] = float(np.mean([estimate_pass_at_k(n, c, k) for n, c in attempted.values()]))
+        scores[f"pass@{k}"] = float(fmean([estimate_pass_at_k(n, c, k) for n, c in attempted.values()]))
     return PassAtK(scores, notes)

@@ -20,6 +20,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mtp_cli.artifacts.options import option
 from mtp_cli.eval._launcher import kill_uid  # standard library only, so the launcher can run it too
 
 LAUNCHER = Path(__file__).with_name("_launcher.py")
@@ -29,9 +30,11 @@ START_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    timeout: float = 3.0  # CPU seconds per program (RLIMIT_CPU, rounded up to whole seconds)
+    timeout: float = option(
+        3.0, "CPU seconds per program; wall clock is limited to twice that.", default_text="humaneval 3, mbpp 10",
+    )  # RLIMIT_CPU, rounded up to whole seconds
     wall_factor: float = 2.0  # wall-clock limit = wall_factor x timeout (sleeping or blocked programs)
-    memory_mb: int = 2048  # address space
+    memory_mb: int = option(2048, "Address-space limit per program, MiB.")  # address space
     max_processes: int = 64  # RLIMIT_NPROC of the sandbox uid (threads count too)
     max_file_mb: int = 16  # RLIMIT_FSIZE: any file, stdout/stderr included
     max_open_files: int = 256

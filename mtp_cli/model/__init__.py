@@ -34,23 +34,21 @@ Lower-level pieces (training uses them): `model.trunk(tokens) -> h`, `model.head
 `mtp_cli.generate.forward.decode_logits` gives decoding's float32 ones).
 """
 
-from mtp_cli.model.cache import KVCache
-from mtp_cli.model.checkpoint import load_checkpoint, read_checkpoint_config, resolve_checkpoint, write_model_files
-from mtp_cli.model.config import PRESETS, ModelConfig, build_config, parse_override
-from mtp_cli.model.flops import train_flops_per_token
-from mtp_cli.model.transformer import MtpOutput, MtpTransformer
+from mtp_cli.artifacts.lazy import lazy_exports
 
-__all__ = [
-    "KVCache",
-    "ModelConfig",
-    "MtpOutput",
-    "MtpTransformer",
-    "PRESETS",
-    "build_config",
-    "load_checkpoint",
-    "parse_override",
-    "read_checkpoint_config",
-    "resolve_checkpoint",
-    "train_flops_per_token",
-    "write_model_files",
-]
+_EXPORTS = {
+    "KVCache": "cache",
+    "load_checkpoint": "checkpoint",
+    "read_checkpoint_config": "checkpoint",
+    "resolve_checkpoint": "checkpoint",
+    "write_model_files": "checkpoint",
+    "PRESETS": "config",
+    "ModelConfig": "config",
+    "build_config": "config",
+    "parse_override": "config",
+    "train_flops_per_token": "flops",
+    "MtpOutput": "transformer",
+    "MtpTransformer": "transformer",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

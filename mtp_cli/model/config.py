@@ -17,6 +17,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from mtp_cli.artifacts import MtpError
+from mtp_cli.artifacts.options import option
 from mtp_cli.artifacts.typed import parse_text
 
 HEAD_TYPES = ("transformer", "linear", "causal", "anticausal")
@@ -41,13 +42,20 @@ class ModelConfig:
     rope_scaling: dict[str, Any] | None = None  # {"rope_type": "linear" | "llama3", "factor": ..., ...}
     norm_eps: float = 1e-5
     n_future_tokens: int = 4  # n: the number of prediction heads; head k predicts the token k ahead
-    head_type: str = "transformer"  # transformer | linear | causal | anticausal (see HEAD_TYPES; head 1 is always a block)
-    extra_heads_on_top: bool = False
-    tie_embeddings: bool = False
+    # The model fields `mtp train` offers as options of their own (any field: --set FIELD=VALUE).
+    head_type: str = option(
+        "transformer", "transformer (parallel blocks on the trunk), linear (extra heads only), causal (head k on "
+        "head k-1) or anticausal (head n first, head 1 on top).", metavar="TYPE",
+    )  # see HEAD_TYPES; head 1 is always a block
+    extra_heads_on_top: bool = option(False, "Keep the n=1 trunk whole and add the extra heads on top.", name="--heads-on-top")
+    tie_embeddings: bool = option(False, "Share the embedding and unembedding matrices.")
     qkv_bias: bool = False  # biases on the query/key/value projections (Qwen2)
     out_bias: bool = False  # a bias on the attention output projection (Llama's attention_bias)
     init_std: float = 0.02
-    window_size: int = 0  # w > 0: one more block trained to tell which tokens occur in the next w positions
+    window_size: int = option(
+        0, "Add a window head: which tokens occur in the next W positions (binary cross-entropy), e.g. 4, 8, 16.",
+        name="--window-loss", metavar="W", default_text="0, none",
+    )  # w > 0: one more block trained to tell which tokens occur in the next w positions
 
     def __post_init__(self) -> None:
         self.validate()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from mtp_cli.artifacts import MtpError
+
+if TYPE_CHECKING:
+    import torch
 
 DEVICE_HELP = "auto (a GPU when torch sees one, else the CPU), cpu, cuda, cuda:N or mps"
 
 
 def resolve_device(name: str, local_rank: int | None = None, world_size: int = 1) -> torch.device:
     """The device `--device` names; under torchrun (`local_rank` given) `cuda` is this process's GPU."""
+    import torch  # here, not above: configs import DEVICE_HELP without torch
+
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     try:

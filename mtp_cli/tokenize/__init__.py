@@ -1,6 +1,12 @@
 """`mtp tokenize`: a code corpus to packed token rows in Arrow shards."""
 
-from mtp_cli.tokenize.corpus import TokenizeConfig, is_current, tokenize_corpus
-from mtp_cli.tokenize.reader import TokenizedData
+from mtp_cli.artifacts.lazy import lazy_exports
 
-__all__ = ["TokenizeConfig", "TokenizedData", "is_current", "tokenize_corpus"]
+_EXPORTS = {
+    "TokenizeConfig": "config",
+    "is_current": "corpus",
+    "tokenize_corpus": "corpus",
+    "TokenizedData": "reader",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterator
 
@@ -26,11 +26,10 @@ from mtp_cli.artifacts import (
 )
 from mtp_cli.artifacts.hf_tokenizer import write_tokenizer_config
 from mtp_cli.tokenize import vocab
+from mtp_cli.tokenize.config import DECODE_POLICIES, TokenizeConfig
 from mtp_cli.tokenize.fields import FieldReport
 from mtp_cli.tokenize.shards import COLUMN, SplitWriter, write_dataset_dict
 from mtp_cli.tokenize.sources import (
-    DECODE_POLICIES,
-    DEFAULT_INCLUDE,
     Source,
     iter_units,
     resolve_sources,
@@ -39,25 +38,6 @@ from mtp_cli.tokenize.workers import ReadSettings, process_units
 
 SPLITS = ("train", "validation")
 DEFAULT_TEXT_FIELD = "text"
-
-
-@dataclass
-class TokenizeConfig:
-    out: Path
-    sources: list[str] = field(default_factory=list)
-    tokenizer: str = "bpe"  # bpe | bytes | path to a tokenizer.json
-    vocab_size: int | None = None  # bpe: None uses the shipped code BPE, N trains one on this corpus
-    seq_len: int = 2048
-    val_fraction: float = 0.005
-    include: list[str] = field(default_factory=lambda: list(DEFAULT_INCLUDE))
-    text_field: str | None = None  # None: "text", falling back to "content"
-    workers: int = 0  # 0: all cores
-    seed: int = 0
-    on_decode_error: str = "replace"
-    eos_token: str | None = None
-    shard_tokens: int = 1 << 27
-    overwrite: bool = False
-    validation: list[str] = field(default_factory=list)  # explicit validation SOURCES; empty: split the corpus
 
 
 def validate_config(cfg: TokenizeConfig) -> None:

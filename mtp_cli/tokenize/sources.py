@@ -24,11 +24,9 @@ import pyarrow.parquet as pq
 
 from mtp_cli.artifacts import MtpError
 
-DEFAULT_INCLUDE = ("*.py",)
 SKIPPED_DIRS = {".git", ".hg", ".svn", "__pycache__"}
 STDLIB_EXCLUDED_DIRS = {"site-packages", "dist-packages"}
 FALLBACK_TEXT_FIELD = "content"
-DECODE_POLICIES = ("replace", "skip", "fail")
 
 UNIT_BYTES = 1 << 20  # about this much source text per work unit
 UNIT_FILES = 256

@@ -6,18 +6,17 @@ shifted targets, sampler position), `objective` (the two backward orders), `sche
 `validation` (per-head validation loss), `run_folder` (run manifest), and `trainer` (the loop).
 """
 
-from mtp_cli.train.config import TrainConfig
-from mtp_cli.train.observer import NullObserver, TrainObserver
-from mtp_cli.train.run_folder import config_for_resume
-from mtp_cli.train.trainer import NonFiniteLoss, Trainer, TrainResult, train
+from mtp_cli.artifacts.lazy import lazy_exports
 
-__all__ = [
-    "NonFiniteLoss",
-    "NullObserver",
-    "TrainConfig",
-    "TrainObserver",
-    "TrainResult",
-    "Trainer",
-    "config_for_resume",
-    "train",
-]
+_EXPORTS = {
+    "TrainConfig": "config",
+    "NullObserver": "observer",
+    "TrainObserver": "observer",
+    "config_for_resume": "run_folder",
+    "NonFiniteLoss": "trainer",
+    "Trainer": "trainer",
+    "TrainResult": "trainer",
+    "train": "trainer",
+}
+__getattr__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

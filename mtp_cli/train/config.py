@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mtp_cli.artifacts import MtpError
+from mtp_cli.artifacts.options import option, parse_list
+from mtp_cli.model.device import DEVICE_HELP
 from mtp_cli.train.trackers import check_trackers
 
 # Options that only change how a run executes, not what it computes (up to float rounding for
@@ -22,40 +24,66 @@ RESUMABLE_CHANGES = frozenset(
 )
 
 
+def _overrides(texts: list[str]) -> dict[str, Any]:
+    from mtp_cli.model import parse_override
+
+    return dict(parse_override(text) for text in texts)
+
+
+def _weights(text: str) -> list[float]:
+    return parse_list(text, float, "--loss-weights", "1,0.5,0.5,0.5")
+
+
 @dataclass
 class TrainConfig:
-    data: Path
-    out: Path
-    preset: str = "tiny"
-    model_overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields (--set and friends)
-    heads: int = 4
-    steps: int | None = None  # None: from `tokens`, else one pass over the train split
-    tokens: int | None = None
-    batch_tokens: int = 32768  # tokens per optimizer step, rounded to whole rows
-    micro_batch: int = 4  # rows per forward/backward (per process); gradients accumulate over the step's rows
-    lr: float = 3e-4
-    min_lr_ratio: float = 0.03  # cosine decays to this fraction of lr (the method's code runs)
-    warmup: int | None = None  # steps; None: 2% of the steps
-    weight_decay: float = 0.1
+    # Each field that `mtp train` offers is declared here once, with its help and default; the command
+    # line is made from these declarations (mtp_cli/cli/declared.py) and recipes read the same fields.
+    data: Path = option(help="A folder written by `mtp tokenize`.", argument=True, metavar="DATA")
+    out: Path = option(help="Run folder: manifest.json, metrics.jsonl, checkpoints/.", flags=("-o",))
+    preset: str = option("tiny", "Model size: tiny, small, base, 1b, 7b.")
+    model_overrides: dict[str, Any] = option(
+        default_factory=dict, help="Model field override FIELD=VALUE (repeatable), e.g. --set dim=256.", name="--set",
+        metavar="FIELD=VALUE", cli_type=list[str], parse=_overrides, default_text="the preset's",
+    )  # ModelConfig fields (--set and the model options)
+    heads: int = option(4, "n: prediction heads; head k predicts the token k ahead.")
+    steps: int | None = option(None, "Optimizer steps.", default_text="from --tokens, else one pass over the train split")
+    tokens: int | None = option(None, "Train on this many tokens instead of --steps.")
+    batch_tokens: int = option(32768, "Tokens per optimizer step (whole rows).")
+    micro_batch: int = option(4, "Rows per forward/backward (per process); gradients accumulate.")
+    lr: float = option(3e-4, "Peak learning rate.")
+    min_lr_ratio: float = option(0.03, "Cosine decays to this fraction of --lr (the method's code runs).")
+    warmup: int | None = option(None, "Linear warmup steps.", default_text="2% of the steps")
+    weight_decay: float = option(0.1, "AdamW decoupled weight decay on matrices.")
     betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0
-    loss_weights: list[float] | None = None  # None: the method's unweighted sum
-    window_weight: float = 1.0  # the window loss's weight (a model with --window-loss w)
-    device: str = "auto"
-    seed: int = 0
-    naive_mtp: bool = False  # all heads' logits alive at once; for the benchmark only
-    init_from: Path | None = None
-    freeze_trunk: bool = False
-    eval_every: int = 250
-    eval_tokens: int = 1 << 18
-    save_every: int = 500
-    keep_checkpoints: int = 3
-    compile: bool = False  # torch.compile each transformer block
-    fsdp: bool = False  # shard parameters, gradients and optimizer state over the torchrun processes
-    activation_checkpointing: bool = False  # recompute trunk activations in backward
-    peak_tflops: float | None = None  # one device's peak, for MFU; None: known GPUs' bf16 peak, else no MFU
-    threads: int | None = None  # torch CPU threads; None: 1 (mtp_cli/model/threads.py), 0: one per physical core
-    log_to: list[str] = field(default_factory=list)  # experiment trackers: tensorboard, wandb, mlflow (rank 0)
+    grad_clip: float = option(1.0, "Gradient norm clip.")
+    loss_weights: list[float] | None = option(
+        None, "Comma-separated weight per head, e.g. 1,0.5,0.5,0.5.", cli_type=str, parse=_weights, metavar="W1,W2,...",
+        default_text="all 1, the method's unweighted sum",
+    )
+    window_weight: float = option(1.0, "The window loss's weight (a model with --window-loss W).")
+    device: str = option("auto", f"{DEVICE_HELP}; bf16 autocast on CUDA.")
+    seed: int = option(0, "Seed of the initialization and the data order.")
+    naive_mtp: bool = option(False, "Keep all heads' logits alive at once (benchmark only).")
+    init_from: Path | None = option(None, "Start from this checkpoint (a run folder or a step folder); --heads may differ.")
+    freeze_trunk: bool = option(False, "With --init-from: train only the extra heads, keep the next-token model.")
+    eval_every: int = option(250, "Validation loss per head every N steps.")
+    eval_tokens: int = option(1 << 18, "Validation tokens per evaluation.")
+    save_every: int = option(500, "Checkpoint every N steps (and at the end).")
+    keep_checkpoints: int = option(3, "Checkpoints kept.")
+    compile: bool = option(False, "torch.compile each transformer block (Triton on CUDA, a C++ compiler on CPU).")
+    fsdp: bool = option(False, "Under torchrun: shard weights, gradients and optimizer state (FSDP2) instead of replicating.")
+    activation_checkpointing: bool = option(False, "Recompute trunk activations in backward: less memory, ~1/3 more trunk compute.")
+    peak_tflops: float | None = option(
+        None, "One device's peak TFLOP/s, for MFU.", default_text="known GPUs' dense bf16 peak; none on CPU",
+    )
+    threads: int | None = option(
+        None, "Torch CPU threads (0: one per core, faster on idle cores of your own; slower when they are shared).",
+        default_text="1",
+    )
+    log_to: list[str] = option(
+        default_factory=list, help="Also send every metrics.jsonl record to tensorboard, wandb or mlflow (repeatable; "
+        "rank 0 only; pip install 'mtp-cli[trackers]').", metavar="TRACKER", default_text="none",
+    )
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)
