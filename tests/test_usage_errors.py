@@ -104,3 +104,53 @@ def test_defaults_written_in_help_texts_are_shown(capsys):
     assert main(["eval", "pass@k", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert "samples folder written by" not in text and "as `mtp generate` writes it" in text
+
+
+DECLARED = [["train"], ["generate"], ["tokenize"], ["eval", "pass@k"]]
+
+
+def _command(path: list[str]):
+    import typer.main
+
+    from mtp_cli.cli import app
+
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return command
+
+
+@pytest.mark.parametrize("path", DECLARED, ids=" ".join)
+def test_help_shows_every_default_and_every_boolean_has_a_no_form(path, capsys):
+    command = _command(path)
+    for param in command.params:
+        if param.name == "help":
+            continue
+        assert param.required or "[default: " in (param.help or ""), f"{param.name}: {param.help!r}"
+        if getattr(param, "is_flag", False):
+            assert param.secondary_opts, f"--{param.name} has no --no- form"
+    assert main([*path, "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert not re.search(r"[a-z] \.( |$)", text) and "[default: ]" not in text  # no "values ." with the default lost
+    assert text.count("[default: ") == sum(1 for p in command.params if p.name != "help" and not p.required)
+
+
+@pytest.mark.parametrize("path", DECLARED, ids=" ".join)
+def test_each_option_is_its_config_fields_declaration(path):
+    """The command's options are the declared fields (plus --log-every, and train's --resume), with the
+    declaration's help: nothing is written a second time in the command."""
+    from mtp_cli.artifacts.options import declared_fields
+    from mtp_cli.eval.config import EvalConfig
+    from mtp_cli.eval.sandbox import SandboxConfig
+    from mtp_cli.generate.config import GenerateConfig
+    from mtp_cli.model.config import ModelConfig
+    from mtp_cli.tokenize.config import TokenizeConfig
+    from mtp_cli.train.config import TrainConfig
+
+    classes = {"train": [TrainConfig, ModelConfig], "generate": [GenerateConfig], "tokenize": [TokenizeConfig],
+               "eval": [EvalConfig, SandboxConfig]}[path[0]]
+    declared = {f.name: spec for cls in classes for f, spec in declared_fields(cls)}
+    params = {p.name: p for p in _command(path).params if p.name != "help"}
+    assert set(params) == set(declared) | {"log_every"} | ({"resume"} if path == ["train"] else set())
+    for name, spec in declared.items():
+        assert params[name].help.startswith(spec.help), name

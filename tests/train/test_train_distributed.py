@@ -106,3 +106,20 @@ def test_each_rank_takes_its_contiguous_share_of_a_step():
     assert shares == [[0, 1], [2, 3], [4, 5], [6, 7]]
     with pytest.raises(MtpError, match="do not split evenly over 3 processes"):
         World(rank=0, size=3).share(8)
+
+
+def test_an_fsdp_run_resumes_in_one_process_with_no_fsdp(one_process, tokenized_bpe, tmp_path, capsys):
+    """Every boolean has --x/--no-x: a run trained with --fsdp under torchrun continues in one process
+    with --resume --no-fsdp, from a checkpoint FSDP wrote, with the uninterrupted run's losses."""
+    from mtp_cli.cli import main
+
+    fsdp = tmp_path / "fsdp"
+    torchrun(*cli_options(tokenized_bpe, fsdp), "--fsdp")
+    assert json.loads((fsdp / "manifest.json").read_text())["arguments"]["fsdp"] is True
+    resumed = rewind(fsdp, tmp_path / "resumed", SAVE_EVERY)
+    assert main(["train", str(tokenized_bpe), "--out", str(resumed), "--resume"]) == 2  # still asks for FSDP
+    assert "--fsdp shards the model over a process group" in capsys.readouterr().err
+    assert main(["train", str(tokenized_bpe), "--out", str(resumed), "--resume", "--no-fsdp"]) == 0
+    assert_same_losses(resumed, one_process, range(SAVE_EVERY + 1, STEPS + 1))
+    assert_same_losses(resumed, fsdp, range(SAVE_EVERY + 1, STEPS + 1))
+    assert json.loads((resumed / "manifest.json").read_text())["arguments"]["fsdp"] is False
