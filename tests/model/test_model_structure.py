@@ -162,3 +162,21 @@ def test_the_docs_count_layers_as_the_code_does():
     said = re.search(r"next-token depth \((\d+) blocks for n=1, (\d+) for n=4", recipe.replace("\n# ", " "))
     assert said and (int(said[1]), int(said[2])) == (depth[1], depth[4])
     assert "Held equal: total parameters" in recipe
+
+
+def test_set_and_recipes_share_one_conversion():
+    """`--set FIELD=VALUE` reads VALUE as YAML and converts it as a recipe's value: one function."""
+    import typing
+
+    import yaml
+
+    from mtp_cli.artifacts.typed import coerce
+    from mtp_cli.model import ModelConfig
+
+    hints = typing.get_type_hints(ModelConfig)
+    for text in ("dim=256", "rope_theta=5e5", "tie_embeddings=yes", "n_kv_heads=2", "rope_scaling={factor: 2.0}", "head_type=linear"):
+        name, raw = text.split("=", 1)
+        assert parse_override(text) == (name, coerce(yaml.safe_load(raw), hints[name], "recipe value x")), text
+    for text in ("dim=2.5", "tie_embeddings=3", "rope_scaling=[1]"):
+        with pytest.raises(MtpError, match=f"--set {text.split('=')[0]}="):
+            parse_override(text)

@@ -50,16 +50,21 @@ def test_default_corpus_is_this_pythons_standard_library():
     assert not any("site-packages" in k for k in keys)
 
 
+def two_files(tmp_path, b_text: str) -> tuple:
+    """A corpus of a.py and b.py, and a bytes config for it (not tokenized yet)."""
+    corpus = tmp_path / "code"
+    corpus.mkdir()
+    (corpus / "a.py").write_text("a = 1\n")
+    (corpus / "b.py").write_text(b_text)
+    return corpus, TokenizeConfig(out=tmp_path / "out", sources=[str(corpus)], tokenizer="bytes", seq_len=8, workers=1)
+
+
 def test_is_current_tracks_arguments_and_inputs(tmp_path):
     from dataclasses import replace
 
     from mtp_cli.tokenize import is_current
 
-    corpus = tmp_path / "code"
-    corpus.mkdir()
-    (corpus / "a.py").write_text("a = 1\n")
-    (corpus / "b.py").write_text("b = 2\n")
-    cfg = TokenizeConfig(out=tmp_path / "out", sources=[str(corpus)], tokenizer="bytes", seq_len=8, workers=1)
+    corpus, cfg = two_files(tmp_path, "b = 2\n")
     assert not is_current(cfg)
     tokenize_corpus(cfg)
     assert is_current(cfg)
@@ -86,11 +91,7 @@ def test_is_current_compares_sizes_and_mtimes_before_hashing(tmp_path):
 
     from mtp_cli.tokenize import is_current
 
-    corpus = tmp_path / "code"
-    corpus.mkdir()
-    (corpus / "a.py").write_text("a = 1\n")
-    (corpus / "b.py").write_text("bb = 2\n")
-    cfg = TokenizeConfig(out=tmp_path / "out", sources=[str(corpus)], tokenizer="bytes", seq_len=8, workers=1)
+    corpus, cfg = two_files(tmp_path, "bb = 2\n")
     tokenize_corpus(cfg)
     unchanged = PhaseLog()
     assert is_current(cfg, unchanged) and unchanged.phases == []  # nothing re-hashed
