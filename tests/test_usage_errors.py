@@ -154,3 +154,20 @@ def test_each_option_is_its_config_fields_declaration(path):
     assert set(params) == set(declared) | {"log_every"} | ({"resume"} if path == ["train"] else set())
     for name, spec in declared.items():
         assert params[name].help.startswith(spec.help), name
+
+
+def test_every_boolean_of_every_command_has_a_no_form():
+    import typer.main
+
+    from mtp_cli.cli import app
+
+    def flags(command, path):
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from flags(sub, f"{path} {name}")
+        for param in command.params:
+            if getattr(param, "is_flag", False) and param.name not in ("help", "version"):
+                yield path, param
+
+    found = list(flags(typer.main.get_command(app), "mtp"))
+    assert len(found) >= 20
+    assert [(path, p.opts) for path, p in found if not p.secondary_opts] == []

@@ -27,7 +27,7 @@ def find_manifest(path: Path) -> dict:
 
 def info(
     path: Path = typer.Argument(..., help="An artifact folder, a manifest.json, or a file with a sidecar manifest."),
-    as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of a table."),
+    as_json: bool = typer.Option(False, "--json/--no-json", help="Print the manifest as JSON instead of a table."),
 ) -> None:
     """Print the manifest of an artifact written by mtp.
 

@@ -28,7 +28,7 @@ def import_command(
     src: Path = typer.Argument(..., help="The model folder: Hugging Face or release layout."),
     out: Path = typer.Option(..., "--out", "-o", help="The checkpoint folder to write."),
     tokenizer: Optional[Path] = typer.Option(None, help="Release layout only: the SentencePiece tokenizer.model, if not beside the weights or one folder up."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing mtp artifact at --out."),
+    overwrite: bool = typer.Option(False, "--overwrite/--no-overwrite", help="Replace an existing mtp artifact at --out."),
 ) -> None:
     from mtp_cli.interop import import_model
 
@@ -59,7 +59,7 @@ import_command.__doc__ = IMPORT_HELP
 def export_command(
     checkpoint: Path = typer.Argument(..., help="A run folder (its latest checkpoint) or a checkpoint folder."),
     out: Path = typer.Option(..., "--out", "-o", help="The Hugging Face folder to write."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing mtp artifact at --out."),
+    overwrite: bool = typer.Option(False, "--overwrite/--no-overwrite", help="Replace an existing mtp artifact at --out."),
 ) -> None:
     """Export a checkpoint as a Hugging Face folder: AutoModelForCausalLM loads the next-token model.
 

@@ -22,7 +22,7 @@ def polynomials(
     test_problems: int = typer.Option(200, help="Test problems per number of operations."),
     train_max_operations: int = typer.Option(5, help="Training problems have 1 to this many operations."),
     test_max_operations: int = typer.Option(10, help="Test sets for 1 to this many operations (more than training's: out of domain)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing synthetic task folder at --out."),
+    overwrite: bool = typer.Option(False, "--overwrite/--no-overwrite", help="Replace an existing synthetic task folder at --out."),
 ) -> None:
     """Polynomial arithmetic in F_7[X]/(X^5): negation, addition, multiplication and composition.
 
@@ -47,7 +47,7 @@ def induction(
     train_stories: int = typer.Option(20_000, help="Training stories (one document each)."),
     test_stories: int = typer.Option(100, help="Test stories; each gives one item per repeated mention of a name."),
     held_out_names: int = typer.Option(32, help="Two-syllable names kept out of training, for the test stories."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing synthetic task folder at --out."),
+    overwrite: bool = typer.Option(False, "--overwrite/--no-overwrite", help="Replace an existing synthetic task folder at --out."),
 ) -> None:
     """Induction: template stories with made-up two-syllable names; complete a repeated name's second syllable.
 
