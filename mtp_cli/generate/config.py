@@ -27,6 +27,10 @@ class GenerateConfig:
     dataset: str | None = option(
         None, "Prompts of a benchmark: humaneval or mbpp (with its default stop sequences).", default_text="none",
     )
+    problems: Path | None = option(
+        None, "Your own problem file: JSONL in HumanEval's format (task_id, prompt, test, entry_point) or MBPP's "
+        "(task_id, text, test_list); its format's stop sequences.", default_text="none",
+    )
     prompts: Path | None = option(None, 'JSONL of {"task_id", "prompt"} objects.', default_text="none")
     prompt: str | None = option(None, 'One prompt text (task_id "prompt").', default_text="none")
     mode: str = option(
@@ -56,10 +60,6 @@ class GenerateConfig:
         None, "Torch CPU threads (0: one per core). Decoding one row at a time gains little from more.", default_text="1",
     )
     overwrite: bool = option(False, "Replace an existing samples file at --out.")
-    problems: Path | None = option(
-        None, "Your own problem file: JSONL in HumanEval's format (task_id, prompt, test, entry_point) or MBPP's "
-        "(task_id, text, test_list); its format's stop sequences.", default_text="none",
-    )
 
     def validate(self) -> None:
         if self.mode not in MODES:
