@@ -106,7 +106,7 @@ def test_defaults_written_in_help_texts_are_shown(capsys):
     assert "samples folder written by" not in text and "as `mtp generate` writes it" in text
 
 
-DECLARED = [["train"], ["generate"], ["tokenize"], ["eval", "pass@k"]]
+DECLARED = [["train"], ["generate"], ["tokenize"], ["eval", "pass@k"], ["eval", "exact"]]
 
 
 def _command(path: list[str]):
@@ -141,6 +141,7 @@ def test_each_option_is_its_config_fields_declaration(path):
     declaration's help: nothing is written a second time in the command."""
     from mtp_cli.artifacts.options import declared_fields
     from mtp_cli.eval.config import EvalConfig
+    from mtp_cli.eval.exact import ExactConfig
     from mtp_cli.eval.sandbox import SandboxConfig
     from mtp_cli.generate.config import GenerateConfig
     from mtp_cli.model.config import ModelConfig
@@ -148,10 +149,11 @@ def test_each_option_is_its_config_fields_declaration(path):
     from mtp_cli.train.config import TrainConfig
 
     classes = {"train": [TrainConfig, ModelConfig], "generate": [GenerateConfig], "tokenize": [TokenizeConfig],
-               "eval": [EvalConfig, SandboxConfig]}[path[0]]
+               "pass@k": [EvalConfig, SandboxConfig], "exact": [ExactConfig]}[path[-1]]
     declared = {f.name: spec for cls in classes for f, spec in declared_fields(cls)}
     params = {p.name: p for p in _command(path).params if p.name != "help"}
-    assert set(params) == set(declared) | {"log_every"} | ({"resume"} if path == ["train"] else set())
+    extras = {"train": {"log_every", "resume"}, "exact": set()}.get(path[-1], {"log_every"})
+    assert set(params) == set(declared) | extras
     for name, spec in declared.items():
         assert params[name].help.startswith(spec.help), name
 

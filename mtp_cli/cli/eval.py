@@ -13,6 +13,7 @@ from mtp_cli.cli.usage import help_when_bare
 from mtp_cli.cli.console import console, log_every_option, progress_display
 from mtp_cli.cli.declared import build_command
 from mtp_cli.eval.config import EvalConfig
+from mtp_cli.eval.exact import ExactConfig
 from mtp_cli.eval.sandbox import SandboxConfig
 
 app = typer.Typer(help="Measure samples: pass@k of code in a sandbox, or exact-match accuracy.", rich_markup_mode=None)
@@ -68,22 +69,12 @@ app.command("pass@k")(build_command(
 ))
 
 
-@app.command("exact")
-def exact(
-    samples: Path = typer.Argument(..., help="Samples JSONL written by mtp generate --prompts PROBLEMS."),
-    problems: Path = typer.Option(..., "--problems", help="The problems JSONL ({task_id, prompt, answer}), e.g. mtp synth's test.jsonl."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output folder: results.jsonl, summary.json, manifest.json."),
-    in_domain_up_to: Optional[int] = typer.Option(None, help="Difficulties up to this were trained on [default: from the problems' synth manifest]."),
-    overwrite: bool = typer.Option(False, help="Replace an existing evaluation at --out."),
-) -> None:
-    """Exact-match accuracy per difficulty: the answer is the completion's first line.
+def run_exact(given: dict[str, dict[str, Any]]) -> None:
+    from mtp_cli.eval.exact import evaluate_exact
 
-    Example: mtp eval exact poly.jsonl --problems data/poly-text/test.jsonl --out eval/poly
-    """
-    from mtp_cli.eval.exact import ExactConfig, evaluate_exact
-
-    summary = evaluate_exact(ExactConfig(samples, problems, out, in_domain_up_to, overwrite))
-    table = Table(title=f"{samples}: exact match")
+    config = ExactConfig(**given["config"])
+    summary = evaluate_exact(config)
+    table = Table(title=f"{config.samples}: exact match")
     table.add_column("difficulty", style="cyan")
     table.add_column("accuracy", justify="right")
     for difficulty, accuracy in summary["accuracy_per_difficulty"].items():
@@ -93,6 +84,17 @@ def exact(
         if summary.get(f"accuracy_{name}") is not None:
             table.add_row(name.replace("_", " "), f"{100 * summary[f'accuracy_{name}']:.1f}%")
     console.print(table)
+
+
+app.command("exact")(build_command(
+    "exact",
+    {"config": ExactConfig},
+    run_exact,
+    """Exact-match accuracy per difficulty: the answer is the completion's first line.
+
+    Example: mtp eval exact poly.jsonl --problems data/poly-text/test.jsonl --out eval/poly
+    """,
+))
 
 
 def summary_table(summary: dict) -> Table:

@@ -27,6 +27,7 @@ from mtp_cli.artifacts import (
     staged_folder,
     write_manifest,
 )
+from mtp_cli.artifacts.options import option
 from mtp_cli.eval.samples import samples_path
 
 DIFFICULTY_FIELDS = ("operations", "difficulty")
@@ -34,11 +35,14 @@ DIFFICULTY_FIELDS = ("operations", "difficulty")
 
 @dataclass
 class ExactConfig:
-    samples: Path
-    problems: Path
-    out: Path
-    in_domain_up_to: int | None = None  # difficulties up to this were trained on; None: from the problems' manifest
-    overwrite: bool = False
+    # Each option of `mtp eval exact`, declared once.
+    samples: Path = option(help="Samples JSONL written by mtp generate --prompts PROBLEMS.", argument=True, metavar="SAMPLES")
+    problems: Path = option(help="The problems JSONL ({task_id, prompt, answer}), e.g. mtp synth's test.jsonl.")
+    out: Path = option(help="Output folder: results.jsonl, summary.json, manifest.json.", flags=("-o",))
+    in_domain_up_to: int | None = option(
+        None, "Difficulties up to this were trained on.", default_text="from the problems' synth manifest",
+    )
+    overwrite: bool = option(False, "Replace an existing evaluation at --out.")
 
 
 def _read_jsonl(path: Path, required: tuple[str, ...], what: str) -> list[dict[str, Any]]:

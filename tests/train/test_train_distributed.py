@@ -72,8 +72,9 @@ def one_process(tokenized_bpe, tmp_path_factory) -> Path:
 
 def test_two_processes_match_one_and_their_checkpoint_resumes_in_one(one_process, tokenized_bpe, tmp_path):
     two = tmp_path / "two"
-    torchrun(*cli_options(tokenized_bpe, two), "--peak-tflops", "1")
+    torchrun(*cli_options(tokenized_bpe, two), "--peak-tflops", "1", "--log-to", "tensorboard")
     assert_same_losses(two, one_process, range(1, STEPS + 1))
+    assert len(list((two / "tensorboard").glob("events.out.tfevents.*"))) == 1  # rank 0 only
     evals = [r for r in MetricsLog(two).read() if r["event"] == "eval"]
     reference = [r for r in MetricsLog(one_process).read() if r["event"] == "eval"]
     assert evals[-1]["head_loss"] == pytest.approx(reference[-1]["head_loss"], rel=1e-5)
