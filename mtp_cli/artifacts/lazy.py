@@ -7,12 +7,14 @@ import importlib
 from typing import Any, Callable
 
 
-def lazy_exports(package: str, exports: dict[str, str]) -> Callable[[str], Any]:
-    """A module `__getattr__` (PEP 562) for `package`: name -> the submodule that defines it."""
+def lazy_exports(package: str, modules: dict[str, str]) -> tuple[Callable[[str], Any], list[str]]:
+    """A module `__getattr__` (PEP 562) for `package` and its `__all__`, from each submodule's
+    space-separated exported names: {"config": "TrainConfig", "trainer": "Trainer train"}."""
+    exports = {name: module for module, names in modules.items() for name in names.split()}
 
     def __getattr__(name: str) -> Any:
         if name not in exports:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         return getattr(importlib.import_module(f"{package}.{exports[name]}"), name)
 
-    return __getattr__
+    return __getattr__, sorted(exports)

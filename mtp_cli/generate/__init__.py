@@ -15,23 +15,13 @@ benchmarks and tests call them directly.
 
 from mtp_cli.artifacts.lazy import lazy_exports
 
-_EXPORTS = {
-    "MODES": "config",
-    "GenerateConfig": "config",
-    "decode_plain": "decode",
-    "Prompt": "prompts",
-    "PromptSet": "prompts",
-    "load_prompt_set": "prompts",
-    "RowResult": "rows",
-    "encode_prompts": "run",
-    "generate_samples": "run",
-    "load_model": "run",
-    "SamplingParams": "sampling",
-    "probabilities": "sampling",
-    "decode_speculative": "speculative",
-    "StopChecker": "stopping",
-    "cut_at_stop": "stopping",
-    "token_bytes": "stopping",
-}
-__getattr__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, {
+    "config": "MODES GenerateConfig",
+    "decode": "decode_plain",
+    "prompts": "Prompt PromptSet load_prompt_set",
+    "rows": "RowResult",
+    "run": "encode_prompts generate_samples load_model",
+    "sampling": "SamplingParams probabilities",
+    "speculative": "decode_speculative",
+    "stopping": "StopChecker cut_at_stop token_bytes",
+})

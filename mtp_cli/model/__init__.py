@@ -36,19 +36,10 @@ Lower-level pieces (training uses them): `model.trunk(tokens) -> h`, `model.head
 
 from mtp_cli.artifacts.lazy import lazy_exports
 
-_EXPORTS = {
-    "KVCache": "cache",
-    "load_checkpoint": "checkpoint",
-    "read_checkpoint_config": "checkpoint",
-    "resolve_checkpoint": "checkpoint",
-    "write_model_files": "checkpoint",
-    "PRESETS": "config",
-    "ModelConfig": "config",
-    "build_config": "config",
-    "parse_override": "config",
-    "train_flops_per_token": "flops",
-    "MtpOutput": "transformer",
-    "MtpTransformer": "transformer",
-}
-__getattr__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, {
+    "cache": "KVCache",
+    "checkpoint": "load_checkpoint read_checkpoint_config resolve_checkpoint write_model_files",
+    "config": "PRESETS ModelConfig build_config parse_override",
+    "flops": "train_flops_per_token",
+    "transformer": "MtpOutput MtpTransformer",
+})

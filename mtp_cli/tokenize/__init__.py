@@ -2,11 +2,8 @@
 
 from mtp_cli.artifacts.lazy import lazy_exports
 
-_EXPORTS = {
-    "TokenizeConfig": "config",
-    "is_current": "corpus",
-    "tokenize_corpus": "corpus",
-    "TokenizedData": "reader",
-}
-__getattr__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, {
+    "config": "TokenizeConfig",
+    "corpus": "is_current tokenize_corpus",
+    "reader": "TokenizedData",
+})

@@ -8,15 +8,9 @@ shifted targets, sampler position), `objective` (the two backward orders), `sche
 
 from mtp_cli.artifacts.lazy import lazy_exports
 
-_EXPORTS = {
-    "TrainConfig": "config",
-    "NullObserver": "observer",
-    "TrainObserver": "observer",
-    "config_for_resume": "run_folder",
-    "NonFiniteLoss": "trainer",
-    "Trainer": "trainer",
-    "TrainResult": "trainer",
-    "train": "trainer",
-}
-__getattr__ = lazy_exports(__name__, _EXPORTS)
-__all__ = sorted(_EXPORTS)
+__getattr__, __all__ = lazy_exports(__name__, {
+    "config": "TrainConfig",
+    "observer": "NullObserver TrainObserver",
+    "run_folder": "config_for_resume",
+    "trainer": "NonFiniteLoss Trainer TrainResult train",
+})
