@@ -124,15 +124,16 @@ def _command(path: list[str]):
 def test_help_shows_every_default_and_every_boolean_has_a_no_form(path, capsys):
     command = _command(path)
     for param in command.params:
-        if param.name == "help":
+        if param.name == "help" or getattr(param, "hidden", False):
             continue
         assert param.required or "[default: " in (param.help or ""), f"{param.name}: {param.help!r}"
-        if getattr(param, "is_flag", False):
+        if getattr(param, "is_flag", False) and not param.hidden:
             assert param.secondary_opts, f"--{param.name} has no --no- form"
     assert main([*path, "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     assert not re.search(r"[a-z] \.( |$)", text) and "[default: ]" not in text  # no "values ." with the default lost
-    assert text.count("[default: ") == sum(1 for p in command.params if p.name != "help" and not p.required)
+    shown = [p for p in command.params if p.name != "help" and not p.required and not getattr(p, "hidden", False)]
+    assert text.count("[default: ") == len(shown)
 
 
 @pytest.mark.parametrize("path", DECLARED, ids=" ".join)
@@ -167,7 +168,7 @@ def test_every_boolean_of_every_command_has_a_no_form():
         for name, sub in getattr(command, "commands", {}).items():
             yield from flags(sub, f"{path} {name}")
         for param in command.params:
-            if getattr(param, "is_flag", False) and param.name not in ("help", "version"):
+            if getattr(param, "is_flag", False) and param.name not in ("help", "version") and not param.hidden:
                 yield path, param
 
     found = list(flags(typer.main.get_command(app), "mtp"))
