@@ -146,14 +146,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _same_model(name: str, current: dict[str, Any], asked: dict[str, Any]) -> bool:
+    """Overrides that build the same model (`--no-tie-embeddings` on a run that never tied) change nothing."""
+    if name != "model_overrides":
+        return False
+    from mtp_cli.model.config import build_config
+
+    return build_config(current["preset"], current["model_overrides"]) == build_config(asked["preset"], asked["model_overrides"])
+
+
 def merge_for_resume(stored: dict[str, Any], given: dict[str, Any]) -> TrainConfig:
     """The stored run's config with the options given now; refuses any that would change the run."""
     current = TrainConfig.from_dict(stored).to_dict()
+    if "model_overrides" in given:  # model options given now add to the run's, as at its start
+        given = {**given, "model_overrides": {**current["model_overrides"], **given["model_overrides"]}}
     asked = TrainConfig.from_dict({**current, **given}).to_dict()
     differing = [
         f"{name}: run has {current[name]!r}, now {asked[name]!r}"
         for name in given
-        if name not in RESUMABLE_CHANGES and asked[name] != current[name]
+        if name not in RESUMABLE_CHANGES and asked[name] != current[name] and not _same_model(name, current, asked)
     ]
     if differing:
         raise MtpError(

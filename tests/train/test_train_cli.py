@@ -24,6 +24,11 @@ def test_train_command_runs_and_resumes(tokenized_bpe, tmp_path, capsys):
     # --resume needs only the folder; repeating an option with the same value is fine
     assert main(["train", str(tokenized_bpe), "--out", str(out), "--resume", "--heads", "2"]) == 0
     assert main(["train", str(tokenized_bpe), "--out", str(out), "--resume", "--heads", "3"]) == 2
+    # model options add to the run's overrides: the same model resumes, another is refused
+    resume = ["train", str(tokenized_bpe), "--out", str(out), "--resume"]
+    assert main([*resume, "--no-tie-embeddings", "--head-type", "linear", "--set", "dim=32"]) == 0
+    assert main([*resume, "--tie-embeddings"]) == 2
+    assert "model_overrides" in capsys.readouterr().err
 
 
 def test_train_command_user_errors_exit_2(tokenized_bpe, tmp_path, capsys):
