@@ -15,6 +15,7 @@ import pytest
 
 from eval_helpers import HOSTILE, needs_root, processes_of
 from mtp_cli.eval import Launcher, SandboxConfig, run_program
+from mtp_cli.eval._launcher import WALL_CAP_FACTOR
 
 EARLY = "failed: exited before the tests finished"
 
@@ -54,7 +55,8 @@ def test_hostile_program_fails_or_times_out(launcher, name):
 def test_passing_and_failing_programs(launcher):
     assert launcher.run("def f(x):\n    return x + 1\nassert f(1) == 2\n").outcome == "passed"
     assert launcher.run("assert 1 == 2, 'one is not two'\n").outcome == "failed: AssertionError: one is not two"
-    assert launcher.run("import numpy as np\nassert np.arange(4).sum() == 6\n").outcome == "passed"
+    # Only the standard library: no site-packages of the harness.
+    assert launcher.run("import numpy\n").outcome == "failed: ModuleNotFoundError: No module named 'numpy'"
     # tests that finish, then exit normally or via sys.exit(0) at the very end, pass
     assert launcher.run("assert True\nimport sys\nsys.stdout.write('done')\n").outcome == "passed"
 
@@ -151,7 +153,7 @@ def test_folder_is_fresh_and_removed(launcher):
 
 
 def test_without_namespaces_or_uid_the_socket_module_is_disabled():
-    config = SandboxConfig(timeout=1.0, memory_mb=512, isolate_network=False, private_tmp=False, drop_privileges=False)
+    config = SandboxConfig(timeout=1.0, memory_mb=512, isolate_network=False, private_root=False, drop_privileges=False)
     with Launcher(config) as plain:
         assert plain.isolation["network"] == "socket module disabled"
         outcome = plain.run("import socket\nsocket.socket()\n").outcome
@@ -169,10 +171,10 @@ def test_wall_clock_guard_replaces_a_stuck_launcher(monkeypatch):
 
     monkeypatch.setattr(sandbox, "GUARD_SECONDS", 0.5)
     with Launcher(HOSTILE) as stuck:
-        os.kill(stuck.proc.pid, signal.SIGSTOP)  # the launcher itself stops answering
+        os.killpg(stuck.proc.pid, signal.SIGSTOP)  # the launcher itself stops answering
         started = time.monotonic()
         assert stuck.run("assert True\n").outcome == "timed out"
-        assert time.monotonic() - started < HOSTILE.timeout + 3
+        assert time.monotonic() - started < HOSTILE.timeout * WALL_CAP_FACTOR + 3
         assert stuck.restarts == 1
         assert stuck.run("assert True\n").outcome == "passed"  # a fresh launcher took over
 
