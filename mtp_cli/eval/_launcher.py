@@ -290,7 +290,9 @@ def _scratch(settings: dict, uid: int | None) -> None:
         if path == "/work" and uid is not None:
             os.chown(source, uid, uid)
         _mount(source, path, None, MS_BIND)
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _check(_libc().umount2(b"/.scratch", MNT_DETACH), "umount /.scratch")  # the binds keep the tmpfs
+    # As root the program's uid differs from this init's: hidepid keeps even pid 1 out of its sight.
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2" if uid is not None else None)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -672,31 +674,35 @@ def _classify(report: dict, out_of_cpu: bool, result: dict, nonce: str) -> str:
 
 
 def _remove_tree(path: str) -> None:
-    """Remove a folder whatever a program left in it (deep trees, modes 000, FIFOs), iteratively."""
-    stack = [path]
-    while stack:
-        current = stack[-1]
-        try:
-            os.chmod(current, 0o700)
-            entries = list(os.scandir(current))
-        except OSError:
-            stack.pop()
-            continue
-        folders = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
-        for entry in entries:
-            if not entry.is_dir(follow_symlinks=False):
-                try:
-                    os.unlink(entry.path)
-                except OSError:
-                    pass
-        if folders:
-            stack += folders
-            continue
-        stack.pop()
-        try:
-            os.rmdir(current)
-        except OSError:
-            pass
+    """Remove a folder whatever a program left in it: trees deeper than PATH_MAX (walked with chdir,
+    one folder open at a time), modes 000, FIFOs and sockets (unlinked, never opened)."""
+    names = []
+    try:
+        os.chmod(path, 0o700)
+        os.chdir(path)
+        while True:
+            folders = []
+            with os.scandir(".") as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.name)
+                    else:
+                        os.unlink(entry.name)
+            if folders:
+                os.chmod(folders[0], 0o700)
+                os.chdir(folders[0])
+                names.append(folders[0])
+            elif names:
+                os.chdir("..")
+                os.rmdir(names.pop())
+            else:
+                break
+        os.chdir("/")
+        os.rmdir(path)
+    except OSError:
+        pass  # something the launcher cannot remove: leave it rather than fail the run
+    finally:
+        os.chdir("/")
 
 
 class ProgramRunner:
