@@ -142,8 +142,8 @@ for top, folders, files in os.walk("/"):
 assert set(writable) <= {{"/work", "/tmp", "/var/tmp", "/dev/shm", "/run"}}, writable
 assert os.getcwd() == "/work" and os.listdir("/run") == [] and os.listdir("/tmp") == []
 others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]
-for pid in others:  # only the sandbox's own init, and only without root (README)
-    assert pid == "1" and os.getuid() == {os.getuid() if os.getuid() else -1}, others
+# Root hides even the sandbox's own init (pid 1, hidepid); without root it stays visible (README).
+assert others == [] if {isolated.sandbox_uid is not None} else set(others) <= {{"1"}}, others
 """
     try:
         assert isolated.run(program).outcome == "passed"
