@@ -6,14 +6,14 @@ bare interpreter; forking it costs about a millisecond where starting a new inte
 
 Processes, with namespaces (root, or any user allowed to create a user namespace):
 
-    mtp eval thread -> stub (pid namespace creator) -> launcher L (pid 1 of its pid namespace)
-        per program:  -> init C (pid 1 of a fresh pid namespace) -> program Q
+    mtp eval thread -> stub -> launcher L (pid 1 of its own pid namespace) -> one child per program
 
 Each link asks the kernel to SIGKILL it when its parent dies (PR_SET_PDEATHSIG), and the death of a
 pid namespace's pid 1 kills every process in it, so whatever ends `mtp eval` (SIGINT, SIGTERM,
 SIGKILL, the OOM killer), no program process survives it, daemons and setsid'd grandchildren
-included. Without root the stub first enters a new user namespace (uid 1000 inside, the user's own
-uid outside); programs then run with no capabilities.
+included. Between programs L kills every process left below it (orphans come to it: it is pid 1).
+Without root the stub first enters a new user namespace (uid 1000 inside, the user's own uid
+outside); programs then run with no capabilities.
 
 Once, at start, L builds its root the way bubblewrap does: a tmpfs with read-only bind mounts of the
 Python standard library (its site-packages hidden) and the system library folders, /etc holding only
@@ -22,29 +22,30 @@ its own pid namespace; then pivot_root into it. Nothing else of the host is ther
 site-packages, benchmark data, host /tmp, unix sockets or other processes. L also owns a network
 namespace with no interface up.
 
-Per program, C enters fresh mount and IPC namespaces, mounts one tmpfs (`tmpfs_mb`, the total of
-everything the program can write) bound to /work (its folder and cwd), /tmp, /var/tmp, /dev/shm
-and /run, and a /proc showing only its own pid namespace. Everything vanishes with the namespaces:
-the harness never walks what a program leaves behind. C forks Q: new session, stdin /dev/null,
-stdout and stderr to a size-capped file, minimal environment, rlimits (CPU, address space,
-processes, file size, open files, stack), then the uid switch (root: an unprivileged uid per
-launcher; without root: every capability dropped), then the program as `__main__`.
+Per program, a child forked ahead of time (so the kernel's namespace work overlaps the previous
+program) enters fresh mount and IPC namespaces, mounts one tmpfs (`tmpfs_mb`, the total of
+everything the program can write) bound to /work (its folder and cwd), /tmp, /var/tmp, /dev/shm and
+/run, and a /proc (hidepid) showing only its own processes; all of it vanishes with the program, so
+the harness never walks what a program leaves behind. Then, given its job: new session, stdin
+/dev/null, stdout and stderr to a size-capped file, minimal environment, rlimits (CPU, address
+space, processes, file size, open files, stack), the uid switch (root: an unprivileged uid per
+launcher; without root: every capability dropped), and the program as `__main__`.
 
-Time: a program gets `timeout` seconds of CPU (RLIMIT_CPU) and decides its verdict alone. C's wall
-guard only stops programs that sleep or block: it kills when the program has spent `wall_factor` x
-`timeout` seconds neither running nor waiting for a CPU (per-thread schedstat), so load on the
-machine never turns a correct program into a timeout; WALL_CAP_FACTOR x `timeout` of wall clock is
-the last resort.
+Time: the CPU limit decides. A program gets `timeout` CPU seconds: RLIMIT_CPU per process, and L
+stops it when its processes together reach that. The wall guard only stops programs that sleep or
+block: it kills one that has spent `wall_factor` x `timeout` seconds neither running nor waiting
+for a CPU (per-thread schedstat), so load on the machine never turns a correct program into a
+timeout; WALL_CAP_FACTOR x `timeout` of wall clock is the last resort.
 
 A program is two code objects, the solution and its tests, compiled before either runs. Before the
 tests run, trace and profile hooks are removed and builtins restored, so neither can skip or fake
-them. Q reports "passed" with a per-program nonce only after the tests ran to the end, so an early
-`exit()` / `sys.exit(0)` / `os._exit(0)` can never pass; C reports Q's exit status, CPU seconds, and
-how many processes it left running.
+them. The program reports "passed" with a per-program nonce only after the tests ran to the end,
+so an early `exit()` / `sys.exit(0)` / `os._exit(0)` can never pass; a program that leaves
+processes running fails.
 
 Without namespaces (`private_root` off, or neither root nor user namespaces available) a program
-runs in a folder under the host temp folder, its leftovers are found through C being their
-subreaper, and a daemon can outlive a killed `mtp eval`.
+runs in a folder under the host temp folder, L is the subreaper of its orphans, and a daemon can
+outlive a killed `mtp eval`.
 
 Protocol: one JSON request per line on stdin {"id", "program", "tests", "timeout"}; one JSON line
 per reply on stdout {"id", "outcome", "seconds", "cpu_seconds"}; the first line it writes is
@@ -162,7 +163,7 @@ def _enter_namespaces(settings: dict) -> dict:
     if flags & CLONE_NEWNET:
         facts["network"] = "network namespace (no interfaces)"
     if flags & CLONE_NEWPID:
-        facts["processes"] = "pid namespace per program (all killed with it)"
+        facts["processes"] = "pid namespace of the launcher (all killed with it); leftovers killed after each program"
         facts["ipc"] = "IPC namespace per program"
         facts["filesystem"] = (f"minimal read-only root (stdlib, system libraries); private tmpfs of {settings['tmpfs_mb']} MB "
                                f"on {', '.join(SCRATCH)}; /proc of its own processes")
@@ -276,11 +277,13 @@ def _build_root(settings: dict, uid: int) -> None:
     os.chdir("/")
 
 
-# ---------------------------------------------------------------- per program: C, the init
+# ---------------------------------------------------------------- per program: its namespaces, its processes
 
 
 def _scratch(settings: dict, uid: int | None) -> None:
-    """C's fresh mount and IPC namespaces: one tmpfs for every writable folder, and its own /proc."""
+    """The program's fresh mount and IPC namespaces: one tmpfs for every writable folder, and a
+    /proc where hidepid hides every process it could not ptrace (the launcher and its spare,
+    which have another uid as root, and capabilities it lacks without root)."""
     _unshare(CLONE_NEWNS | CLONE_NEWIPC)
     _mount("tmpfs", "/.scratch", "tmpfs", MS_NOSUID | MS_NODEV, f"size={settings['tmpfs_mb']}m,mode=755")
     for path, mode in SCRATCH.items():
@@ -291,11 +294,11 @@ def _scratch(settings: dict, uid: int | None) -> None:
             os.chown(source, uid, uid)
         _mount(source, path, None, MS_BIND)
     _check(_libc().umount2(b"/.scratch", MNT_DETACH), "umount /.scratch")  # the binds keep the tmpfs
-    # As root the program's uid differs from this init's: hidepid keeps even pid 1 out of its sight.
-    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2" if uid is not None else None)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
 
 
-def _descendants(pid: int) -> list[int]:
+def _descendants(pid: int, exclude: int | None = None) -> list[int]:
+    """Every process below `pid` (through /proc/*/task/*/children), leaving out `exclude`'s branch."""
     found, stack = [], [pid]
     while stack:
         current = stack.pop()
@@ -309,6 +312,7 @@ def _descendants(pid: int) -> list[int]:
                     children = [int(p) for p in f.read().split()]
             except OSError:
                 continue
+            children = [c for c in children if c != exclude]
             found += children
             stack += children
     return found
@@ -322,25 +326,28 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def _reap_all() -> None:
+def _reap_all(spare: int | None) -> None:
+    """Reap exited children but the spare (which exits early only when broken: its run reaps it)."""
     while True:
         try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
+            found = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return
-        if pid == 0:
+        if found is None or found.si_pid == spare:
             return
+        os.waitpid(found.si_pid, 0)
 
 
-def _kill_leftovers() -> int:
-    """SIGKILL every process still below this one (orphans come to it: it is pid 1 or a subreaper).
+def _kill_leftovers(spare: int | None) -> int:
+    """SIGKILL every process still below the launcher but its spare (orphans come to the launcher:
+    it is pid 1 of its namespace, or a subreaper).
 
     Returns how many were still running (zombies not counted) at the first look.
     """
     me = os.getpid()
     running = None
     for _ in range(100):  # a fork bomb keeps forking while we kill: repeat until nothing is left
-        pids = _descendants(me)
+        pids = _descendants(me, spare)
         if running is None:
             running = sum(not _is_zombie(p) for p in pids)
         if not pids:
@@ -351,8 +358,8 @@ def _kill_leftovers() -> int:
             except ProcessLookupError:
                 pass
         time.sleep(0.001)
-        _reap_all()
-    _reap_all()
+        _reap_all(spare)
+    _reap_all(spare)
     return running or 0
 
 
@@ -403,7 +410,7 @@ def _cpu_seconds(pids: set[int]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _guard(pid: int, timeout: float, wall_factor: float) -> bool:
+def _guard(pid: int, timeout: float, wall_factor: float, spare: int | None) -> bool:
     """Wait for the program; kill it when its processes together have used the CPU limit, when it
     has idled (neither run nor waited for a CPU) `wall_factor` x `timeout` seconds, or after
     WALL_CAP_FACTOR x `timeout` of wall clock. Returns whether it was killed."""
@@ -414,7 +421,7 @@ def _guard(pid: int, timeout: float, wall_factor: float) -> bool:
     try:
         while not _exited_within(pidfd, POLL_SECONDS):
             now = time.monotonic()
-            pids = {pid, *_descendants(os.getpid())}
+            pids = {pid, *_descendants(os.getpid(), spare)}
             busy = _busy_seconds(pids)
             credit += min(sum(b - seen.get(t, 0.0) for t, b in busy.items()), now - last)
             seen, last = busy, now
@@ -426,31 +433,25 @@ def _guard(pid: int, timeout: float, wall_factor: float) -> bool:
         os.close(pidfd)
 
 
-def _init(job: dict, settings: dict, uid, result_w: int, report_w: int, namespaces: bool) -> None:
-    """C: prepare the sandbox, fork the program, guard it, report, and (by exiting) end the rest."""
+def _read_job(fd: int) -> dict | None:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    os.close(fd)
+    return json.loads(b"".join(chunks)) if chunks else None
+
+
+def _spare(job_r: int, settings: dict, uid, result_w: int, namespaces: bool) -> None:
+    """A child forked ahead: build its namespaces, wait for its job, become the program."""
     _die_with_parent()
     if namespaces:
         _scratch(settings, uid)
-        workdir = "/work"
-    else:
-        _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        workdir = job["workdir"]
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(report_w)
-            _program(job, settings, workdir, uid, result_w, namespaces)
-        finally:
-            os._exit(0)  # never return into C; no marker was written
-    os.close(result_w)
-    timed_out = _guard(pid, job["timeout"], settings["wall_factor"])
-    _, status, usage = os.wait4(pid, 0)
-    leftovers = _kill_leftovers()
-    report = {"status": status, "timed_out": timed_out, "cpu": usage.ru_utime + usage.ru_stime, "leftovers": leftovers}
-    os.write(report_w, json.dumps(report).encode())
+    job = _read_job(job_r)
+    if job is not None:  # None: the launcher is closing and needs no spare
+        _program(job, settings, "/work" if namespaces else job["workdir"], uid, result_w)
 
 
-# ---------------------------------------------------------------- per program: Q, the program
+# ---------------------------------------------------------------- per program: the program
 
 
 def _cpu_limit(timeout: float) -> int:
@@ -594,7 +595,7 @@ def _run_program(solution: str, tests: str, nonce: str) -> None:
     _finalize()
 
 
-def _prepare_program(job: dict, settings: dict, workdir: str, uid, result_w: int, namespaces: bool) -> None:
+def _prepare_program(job: dict, settings: dict, workdir: str, uid, result_w: int) -> None:
     os.setsid()
     os.chdir(workdir)
     _redirect_fds(result_w)
@@ -608,9 +609,9 @@ def _prepare_program(job: dict, settings: dict, workdir: str, uid, result_w: int
         sys.modules["random"].seed()
 
 
-def _program(job: dict, settings: dict, workdir: str, uid, result_w: int, namespaces: bool) -> None:
+def _program(job: dict, settings: dict, workdir: str, uid, result_w: int) -> None:
     try:
-        _prepare_program(job, settings, workdir, uid, result_w, namespaces)
+        _prepare_program(job, settings, workdir, uid, result_w)
     except BaseException as e:  # a broken sandbox must not look like a failing program
         for fd in (RESULT_FD, result_w):
             try:
@@ -646,10 +647,8 @@ def _first_json(data: bytes) -> dict:
 
 
 def _classify(report: dict, out_of_cpu: bool, result: dict, nonce: str) -> str:
-    if report.get("timed_out"):
+    if report["timed_out"]:
         return "timed out"
-    if "status" not in report:
-        return f"failed: sandbox error: {report.get('error', 'no report from the sandbox')}"
     status = report["status"]
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
@@ -714,6 +713,7 @@ class ProgramRunner:
         if not self.namespaces:
             os.makedirs(self.root, mode=0o711, exist_ok=True)
         self.count = 0
+        self.spare: tuple[int, int, int] | None = None
 
     def _workdir(self) -> str:
         self.count += 1
@@ -723,53 +723,60 @@ class ProgramRunner:
             os.chown(path, self.uid, self.uid)
         return path
 
-    def _fork_init(self) -> int:
-        """Fork C, as pid 1 of a fresh pid namespace when we have them."""
-        if not self.namespaces:
-            return os.fork()
-        _unshare(CLONE_NEWPID)
+    def _spawn(self) -> tuple[int, int, int]:
+        """A spare child, its namespaces built, waiting for a job: (pid, job_w, result_r)."""
+        job_r, job_w = os.pipe()
+        result_r, result_w = os.pipe()
         pid = os.fork()
-        if pid:
-            _check(_libc().setns(self.settings["own_pid_namespace"], CLONE_NEWPID), "setns")
-        return pid
+        if pid == 0:
+            try:
+                os.close(job_w)
+                os.close(result_r)
+                _spare(job_r, self.settings, self.uid, result_w, self.namespaces)
+            except BaseException as e:  # a broken sandbox must not look like a failing program
+                os.write(result_w, (json.dumps({"status": "sandbox error", "error": _describe(e)}) + "\n").encode())
+            finally:
+                os._exit(0)  # never return into the launcher's loop; no marker was written
+        os.close(job_r)
+        os.close(result_w)
+        return pid, job_w, result_r
 
     def run(self, program: str, tests: str, timeout: float) -> dict:
+        """Hand the job to the spare, fork the next spare while it runs, guard it, clean up.
+
+        Building and dropping namespaces mostly waits on the kernel (RCU grace periods), so the
+        next program's namespaces are built while this one runs."""
         job = {"program": program, "tests": tests, "timeout": timeout, "nonce": os.urandom(16).hex()}
         if not self.namespaces:
             job["workdir"] = self._workdir()
-        result_r, result_w = os.pipe()
-        report_r, report_w = os.pipe()
+        pid, job_w, result_r = self.spare or self._spawn()
         start = time.monotonic()
-        pid = self._fork_init()
-        if pid == 0:
-            try:
-                os.close(result_r)
-                os.close(report_r)
-                _init(job, self.settings, self.uid, result_w, report_w, self.namespaces)
-            except BaseException as e:
-                os.write(report_w, json.dumps({"error": _describe(e)}).encode())
-            finally:
-                os._exit(0)
-        os.close(result_w)
-        os.close(report_w)
-        pidfd = os.pidfd_open(pid)
-        hung = not _exited_within(pidfd, max(WALL_CAP_FACTOR, self.settings["wall_factor"]) * timeout + 5)
-        if hung:
-            os.kill(pid, signal.SIGKILL)  # C itself never should hang; its death ends the rest
-        os.close(pidfd)
-        os.waitpid(pid, 0)
+        try:
+            os.write(job_w, json.dumps(job).encode())  # the spare reads as we write: no pipe-size limit
+        except BrokenPipeError:
+            pass  # it failed before reading: its result says why
+        os.close(job_w)
+        self.spare = self._spawn()
+        spare = self.spare[0]
+        timed_out = _guard(pid, timeout, self.settings["wall_factor"], spare)
+        _, status, usage = os.wait4(pid, 0)
         seconds = time.monotonic() - start
-        report = _first_json(_read_all(report_r))
-        if hung:
-            report = {"timed_out": True}
+        leftovers = _kill_leftovers(spare)
         result = _first_json(_read_all(result_r))
         if not self.namespaces:
             _remove_tree(job["workdir"])
-        cpu_seconds = float(report.get("cpu", 0.0))
+        cpu_seconds = usage.ru_utime + usage.ru_stime
+        report = {"status": status, "timed_out": timed_out, "leftovers": leftovers}
         outcome = _classify(report, cpu_seconds >= _cpu_limit(timeout), result, job["nonce"])
         return {"outcome": outcome, "seconds": round(seconds, 4), "cpu_seconds": round(cpu_seconds, 4)}
 
     def close(self) -> None:
+        if self.spare:
+            for fd in self.spare[1:]:
+                os.close(fd)  # the spare reads an empty job and exits
+            os.waitpid(self.spare[0], 0)
+            self.spare = None
+        _kill_leftovers(None)
         if not self.namespaces:
             if self.uid is not None:
                 kill_uid(self.uid)
@@ -809,14 +816,13 @@ def _start(settings: dict) -> tuple[dict, int | None]:
     facts = _enter_namespaces(settings)
     if settings["private_root"]:
         _split_into_pid_namespace()
-        # Each program's pid namespace is made with unshare; this fd sets ours back for the next.
-        settings["own_pid_namespace"] = os.open("/proc/self/ns/pid", os.O_RDONLY)
         _build_root(settings, uid if uid is not None else INNER_UID)
     if uid is not None:
         facts["user"] = f"uid {uid} (unprivileged, one per launcher)"
     elif root and settings["private_root"]:
         facts["user"] = "root"
     settings["sockets_ok"] = facts["network"].startswith("network namespace")
+    _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans come to us (as pid 1 they do anyway)
     return facts, uid
 
 
