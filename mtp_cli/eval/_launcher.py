@@ -297,22 +297,26 @@ def _scratch(settings: dict, uid: int | None) -> None:
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
 
 
+def _thread_files(pid: int, name: str):
+    """(tid, text) of each /proc/PID/task/*/NAME, skipping threads and processes gone meanwhile."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/{name}") as f:
+                yield tid, f.read()
+        except OSError:
+            continue
+
+
 def _descendants(pid: int, exclude: int | None = None) -> list[int]:
     """Every process below `pid` (through /proc/*/task/*/children), leaving out `exclude`'s branch."""
     found, stack = [], [pid]
     while stack:
-        current = stack.pop()
-        try:
-            tids = os.listdir(f"/proc/{current}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{current}/task/{tid}/children") as f:
-                    children = [int(p) for p in f.read().split()]
-            except OSError:
-                continue
-            children = [c for c in children if c != exclude]
+        for _, text in _thread_files(stack.pop(), "children"):
+            children = [c for c in map(int, text.split()) if c != exclude]
             found += children
             stack += children
     return found
@@ -379,16 +383,8 @@ def _busy_seconds(pids: set[int]) -> dict[str, float]:
     """Seconds each thread of `pids` spent running or waiting for a CPU (schedstat), by thread."""
     busy = {}
     for pid in pids:
-        try:
-            tids = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for tid in tids:
-            try:
-                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                    run_ns, wait_ns = f.read().split()[:2]
-            except (OSError, ValueError):
-                continue
+        for tid, text in _thread_files(pid, "schedstat"):
+            run_ns, wait_ns = text.split()[:2]
             busy[tid] = (int(run_ns) + int(wait_ns)) / 1e9
     return busy
 

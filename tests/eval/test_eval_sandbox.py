@@ -8,12 +8,11 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
-from eval_helpers import HOSTILE, needs_root, processes_of
+from eval_helpers import HOSTILE, SPAWN_DAEMON, needs_root, processes_of
 from mtp_cli.eval import Launcher, SandboxConfig, run_program
 from mtp_cli.eval._launcher import WALL_CAP_FACTOR
 
@@ -49,7 +48,7 @@ def test_hostile_program_fails_or_times_out(launcher, name):
     result = launcher.run(program)
     assert result.outcome.startswith(expected), result.outcome  # str.startswith takes a tuple too
     assert not result.passed
-    assert time.monotonic() - started < HOSTILE.timeout + 3
+    assert time.monotonic() - started < HOSTILE.timeout * WALL_CAP_FACTOR + 3  # whatever the load
 
 
 def test_passing_and_failing_programs(launcher):
@@ -97,26 +96,14 @@ def test_fork_bomb_is_contained(launcher):
     started = time.monotonic()
     result = launcher.run(bomb)
     assert result.outcome in ("timed out", "failed: BlockingIOError: [Errno 11] Resource temporarily unavailable")
-    assert time.monotonic() - started < HOSTILE.timeout + 5
+    assert time.monotonic() - started < HOSTILE.timeout * WALL_CAP_FACTOR + 3
     assert processes_of(launcher.sandbox_uid) == []
     assert launcher.run("assert 1 + 1 == 2\n").outcome == "passed"  # the launcher survived
 
 
 @needs_root
 def test_daemon_child_is_killed_and_fails_the_sample(launcher, tmp_path):
-    program = textwrap.dedent(
-        """
-        import os, time
-        if os.fork() == 0:
-            os.setsid()
-            if os.fork() == 0:
-                while True:
-                    time.sleep(0.05)
-            os._exit(0)
-        time.sleep(0.2)
-        assert True  # the tests "pass", but a process is left running
-        """
-    )
+    program = SPAWN_DAEMON + 'time.sleep(0.2)\nassert True  # the tests "pass", but a process is left running\n'
     result = launcher.run(program)
     assert result.outcome.startswith("failed: left 1 process"), result.outcome
     assert processes_of(launcher.sandbox_uid) == []
@@ -187,12 +174,10 @@ def test_a_dead_launcher_is_reported_and_replaced():
 
 
 def test_timeout_counts_cpu_seconds_and_wall_clock_backs_it_up():
-    # 1 CPU second; 4 s of wall clock for a program that sleeps.
+    # 1 CPU second; 4 s idle for a program that sleeps.
     with Launcher(SandboxConfig(timeout=1.0, wall_factor=4.0)) as cpu_limited:
-        started = time.monotonic()
         busy = cpu_limited.run("while True:\n    pass\n")
-        assert busy.outcome == "timed out" and 0.9 < busy.cpu_seconds < 2.5
-        assert time.monotonic() - started < 3.5  # stopped by the CPU limit, before the wall clock
+        assert busy.outcome == "timed out" and 0.9 < busy.cpu_seconds < 2.5  # stopped by the CPU limit
         sleeper = cpu_limited.run("import time\ntime.sleep(1.5)\nassert True\n")
         assert sleeper.outcome == "passed" and sleeper.seconds >= 1.5 and sleeper.cpu_seconds < 0.5
         ignores = cpu_limited.run("import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass\n")
