@@ -22,8 +22,8 @@ its own pid namespace; then pivot_root into it. Nothing else of the host is ther
 site-packages, benchmark data, host /tmp, unix sockets or other processes. L also owns a network
 namespace with no interface up.
 
-Per program, a child forked ahead of time (so the kernel's namespace work overlaps the previous
-program) enters fresh mount and IPC namespaces, mounts one tmpfs (`tmpfs_mb`, the total of
+Per program, a child (as root forked ahead of its job, so the kernel's namespace work overlaps the
+previous program) enters fresh mount and IPC namespaces, mounts one tmpfs (`tmpfs_mb`, the total of
 everything the program can write) bound to /work (its folder and cwd), /tmp, /var/tmp, /dev/shm and
 /run, and a /proc (hidepid) showing only its own processes; all of it vanishes with the program, so
 the harness never walks what a program leaves behind. Then, given its job: new session, stdin
@@ -596,6 +596,7 @@ def _prepare_program(job: dict, settings: dict, workdir: str, uid, result_w: int
     os.chdir(workdir)
     _redirect_fds(result_w)
     os.environ["HOME"] = os.environ["TMPDIR"] = workdir  # the rest is sandbox._launcher_env
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # the launcher ignores it
     _set_limits(settings, job["timeout"])
     _drop_privileges(uid, settings)
     _die_with_parent()  # after setuid, which clears it
@@ -710,6 +711,9 @@ class ProgramRunner:
             os.makedirs(self.root, mode=0o711, exist_ok=True)
         self.count = 0
         self.spare: tuple[int, int, int] | None = None
+        # Fork each program ahead of its job only when it cannot signal that spare: as root the
+        # program runs as another uid; in a user namespace it has the spare's uid.
+        self.ahead = uid is not None
 
     def _workdir(self) -> str:
         self.count += 1
@@ -752,8 +756,8 @@ class ProgramRunner:
         except BrokenPipeError:
             pass  # it failed before reading: its result says why
         os.close(job_w)
-        self.spare = self._spawn()
-        spare = self.spare[0]
+        self.spare = self._spawn() if self.ahead else None
+        spare = self.spare[0] if self.spare else None
         timed_out = _guard(pid, timeout, self.settings["wall_factor"], spare)
         _, status, usage = os.wait4(pid, 0)
         seconds = time.monotonic() - start
@@ -823,6 +827,8 @@ def _start(settings: dict) -> tuple[dict, int | None]:
 
 
 def main() -> None:
+    # As pid 1 of its namespace, the launcher gets only the signals it handles from inside it: none.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = json.loads(sys.argv[1])
     sys.path[:] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
     builtins.exit = builtins.quit = _quit  # what site.py would add; -S skips it

@@ -51,6 +51,23 @@ def test_hostile_program_fails_or_times_out(launcher, name):
     assert time.monotonic() - started < HOSTILE.timeout * WALL_CAP_FACTOR + 3  # whatever the load
 
 
+def test_a_program_cannot_signal_the_launcher_or_the_next_program(launcher):
+    restarts = launcher.restarts
+    attack = (
+        "import os, signal\n"
+        "for pid in range(1, os.getpid() + 50):\n"
+        "    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGSTOP, signal.SIGKILL):\n"
+        "        if pid != os.getpid():\n"
+        "            try:\n"
+        "                os.kill(pid, sig)\n"
+        "            except OSError:\n"
+        "                pass\n"
+    )
+    assert launcher.run(attack).outcome == "passed"
+    assert launcher.run("import signal\nassert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n").outcome == "passed"
+    assert launcher.restarts == restarts
+
+
 def test_passing_and_failing_programs(launcher):
     assert launcher.run("def f(x):\n    return x + 1\nassert f(1) == 2\n").outcome == "passed"
     assert launcher.run("assert 1 == 2, 'one is not two'\n").outcome == "failed: AssertionError: one is not two"
