@@ -72,7 +72,7 @@ PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41}  # syscall numbers; e
 UID_BASE = 1_000_000  # as root, programs run as UID_BASE + the stub's pid
 INNER_UID = 1000  # without root: the user's uid inside its user namespace
 WALL_CAP_FACTOR = 10  # wall clock, x timeout, after which any program is stopped
-POLL_SECONDS = 0.25  # how often the init looks at a running program's CPU and idle time
+POLL_SECONDS = 0.25  # how often the launcher looks at a running program's CPU and idle time
 SCRATCH = {"/work": 0o700, "/tmp": 0o1777, "/var/tmp": 0o1777, "/dev/shm": 0o1777, "/run": 0o755}
 DEVICES = ("null", "zero", "full", "random", "urandom")
 # Imported once in the launcher so each child does not pay for them (typing alone costs more than the
@@ -247,12 +247,22 @@ def _fill_dev(base: str) -> None:
         os.symlink(target, f"{base}/dev/{name}")
 
 
-def _build_root(settings: dict, uid: int) -> None:
-    """A tmpfs root holding only what a program needs (see the module docstring); pivot into it."""
+def _build_root(uid: int) -> None:
+    """A tmpfs root holding only what a program needs (see the module docstring); pivot into it.
+    On failure nothing of it stays mounted."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing of ours propagates to the host
     python, libraries = _python_dirs(), _library_dirs()
     base = _mount_point(python + [os.path.realpath(d) for d in libraries])
     _mount("tmpfs", base, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
+    try:
+        _fill_root(base, python, libraries, uid)
+    except OSError:
+        os.chdir("/")
+        _libc().umount2(os.fsencode(base), MNT_DETACH)
+        raise
+
+
+def _fill_root(base: str, python: list[str], libraries: list[str], uid: int) -> None:
     for path in libraries:
         if os.path.islink(path):
             _make_path(base, os.path.dirname(path))
@@ -816,7 +826,12 @@ def _start(settings: dict) -> tuple[dict, int | None]:
     facts = _enter_namespaces(settings)
     if settings["private_root"]:
         _split_into_pid_namespace()
-        _build_root(settings, uid if uid is not None else INNER_UID)
+        try:
+            _build_root(uid if uid is not None else INNER_UID)
+        except OSError as e:  # e.g. a container that forbids pivot_root: the host's files, then
+            settings["private_root"] = False
+            facts["filesystem"] = f"host filesystem, folder under {settings['temp_dir']} (no minimal root: {e})"
+            facts["ipc"] = "shared by the launcher's programs"
     if uid is not None:
         facts["user"] = f"uid {uid} (unprivileged, one per launcher)"
     elif root and settings["private_root"]:
