@@ -37,7 +37,7 @@ class SandboxConfig:
     stack_mb: int = 64  # clamped to the hard limit
     tmpfs_mb: int = 512  # size of the private /tmp
     isolate_network: bool = True  # network namespace when permitted, else sockets disabled
-    private_root: bool = True  # minimal root, private tmpfs, pid and IPC namespace per program
+    private_root: bool = True  # launcher pid namespace; minimal root; mount, IPC namespaces and tmpfs per program
     drop_privileges: bool = True  # as root, run programs as an unprivileged uid
 
 
