@@ -18,22 +18,11 @@ from pathlib import Path
 import pytest
 
 import mtp_cli
-from eval_helpers import HOSTILE, SPAWN_DAEMON
+from eval_helpers import HOSTILE, SPAWN_DAEMON, namespaced
 from mtp_cli.eval import Launcher, SandboxConfig
 from mtp_cli.problems import dataset_info, load_problems
 
 DAEMON = SPAWN_DAEMON + "time.sleep(20)\n"
-
-
-def namespaced(launcher: Launcher) -> bool:
-    return launcher.isolation["processes"].startswith("pid namespace")
-
-
-@pytest.fixture(scope="module")
-def isolated(launcher):
-    if not namespaced(launcher):
-        pytest.skip(f"no namespaces on this machine: {launcher.isolation['processes']}")
-    return launcher
 
 
 def processes_with(token: str) -> list[int]:

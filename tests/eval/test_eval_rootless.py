@@ -70,5 +70,5 @@ def test_eval_suites_pass_as_an_unprivileged_user(tmp_path):
         pytest.skip(f"this machine does not let an unprivileged user run the suite: {output.strip().splitlines()[-1]}")
     assert run.returncode == 0, output[-4000:]
     skipped = [line for line in output.splitlines() if line.startswith("SKIPPED")]
-    assert all("need root" in line for line in skipped), skipped  # nothing skipped for want of namespaces
+    assert skipped == []  # every test ran: the user namespace gave the same isolation as root
     assert " passed" in output

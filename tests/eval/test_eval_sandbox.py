@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from eval_helpers import HOSTILE, SPAWN_DAEMON, needs_root, processes_of
+from eval_helpers import HOSTILE, SPAWN_DAEMON, processes_of
 from mtp_cli.eval import Launcher, SandboxConfig, run_program
 from mtp_cli.eval._launcher import WALL_CAP_FACTOR
 
@@ -107,8 +107,8 @@ def test_environment_is_minimal(launcher, monkeypatch):
         assert fresh.run(program).outcome == "passed"
 
 
-@needs_root
-def test_fork_bomb_is_contained(launcher):
+def test_fork_bomb_is_contained(isolated):
+    launcher = isolated
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     started = time.monotonic()
     result = launcher.run(bomb)
@@ -118,16 +118,16 @@ def test_fork_bomb_is_contained(launcher):
     assert launcher.run("assert 1 + 1 == 2\n").outcome == "passed"  # the launcher survived
 
 
-@needs_root
-def test_daemon_child_is_killed_and_fails_the_sample(launcher, tmp_path):
+def test_daemon_child_is_killed_and_fails_the_sample(isolated):
+    launcher = isolated
     program = SPAWN_DAEMON + 'time.sleep(0.2)\nassert True  # the tests "pass", but a process is left running\n'
     result = launcher.run(program)
     assert result.outcome.startswith("failed: left 1 process"), result.outcome
     assert processes_of(launcher.sandbox_uid) == []
 
 
-@needs_root
-def test_nothing_outside_the_program_folder_changes(launcher, tmp_path):
+def test_nothing_outside_the_program_folder_changes(isolated, tmp_path):
+    launcher = isolated
     shared = tmp_path / "world-writable"  # in the host's /tmp
     shared.mkdir()
     shared.chmod(0o777)
