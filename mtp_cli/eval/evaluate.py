@@ -30,12 +30,13 @@ from mtp_cli.artifacts import (
     sha256_file,
     write_manifest,
 )
+from mtp_cli.artifacts.folder_lock import LOCK_NAME, acquire_folder_lock
 from mtp_cli.eval.config import EvalConfig, check_ks
 from mtp_cli.eval.passk import pass_at_k
 from mtp_cli.eval.runner import run_programs
 from mtp_cli.eval.samples import Sample, check_samples_source, read_samples, reference_samples, samples_path
 from mtp_cli.eval.sandbox import RunResult, SandboxConfig
-from mtp_cli.problems import ProblemSet, build_program
+from mtp_cli.problems import ProblemSet, program_parts
 
 RESULTS, PARTIAL, SUMMARY = "results.jsonl", "results.partial.jsonl", EVAL_SUMMARY_NAME
 
@@ -120,7 +121,7 @@ def _prepare_folder(cfg: EvalConfig, settings: dict) -> list[dict]:
     if out.exists() and not out.is_dir():
         raise MtpError(f"--out {out} exists and is a file", "choose a folder path")
     ours = out.exists() and (is_mtp_artifact(out) or (out / PARTIAL).exists())
-    if out.exists() and any(out.iterdir()) and not ours:
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()) and not ours:
         raise MtpError(f"--out {out} exists, is not empty and is not an mtp evaluation", "choose another folder")
     if not ours:
         return []
@@ -191,8 +192,15 @@ def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
     check_ks(cfg.ks)
     started = time.time()
     problem_source = cfg.problem_set()
-    problems = problem_source.problems
     samples = _load_samples(cfg, problem_source)
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise MtpError(f"--out {cfg.out} exists and is a file", "choose a folder path")
+    with acquire_folder_lock(cfg.out, "mtp eval"):
+        return _evaluate_locked(cfg, problem_source, samples, started, progress)
+
+
+def _evaluate_locked(cfg: EvalConfig, problem_source: ProblemSet, samples: list[Sample], started: float, progress: ProgressSink) -> dict:
+    problems = problem_source.problems
     settings = _settings(cfg, problem_source)
     earlier = _prepare_folder(cfg, settings)
     wanted = {(s.task_id, s.index, completion_hash(s.completion)): s for s in samples}
@@ -210,7 +218,7 @@ def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
             partial.write(json.dumps(row) + "\n")
             partial.flush()
 
-        jobs = [((s.task_id, s.index, completion_hash(s.completion)), build_program(problems[s.task_id], s.completion)) for s in todo]
+        jobs = [((s.task_id, s.index, completion_hash(s.completion)), program_parts(problems[s.task_id], s.completion)) for s in todo]
         run = run_programs(jobs, sandbox_config(cfg, problem_source), on_result, cfg.workers, progress)
 
     order = {task: i for i, task in enumerate(problems)}

@@ -4,10 +4,10 @@ Shared by `mtp generate` (prompts, stop sequences) and `mtp eval` (test programs
 
     problems = load_problems("mbpp")              # {"MBPP/11": Problem, ...}, the test split
     problem.prompt, problem.stop_sequences
-    build_program(problem, completion)            # code + tests, run by the eval sandbox
+    program_parts(problem, completion)            # (code, tests), run apart by the eval sandbox
 """
 
-from mtp_cli.problems.problem import Problem, build_program, clean_completion
+from mtp_cli.problems.problem import Problem, build_program, clean_completion, program_parts
 from mtp_cli.problems.registry import DATASETS, DatasetInfo, ProblemSet, dataset_info, load_problems, normalize_task_id, problem_set
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Problem",
     "ProblemSet",
     "build_program",
+    "program_parts",
     "clean_completion",
     "dataset_info",
     "load_problems",
