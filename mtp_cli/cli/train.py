@@ -161,6 +161,9 @@ class TrainDisplay:
     def on_checkpoint(self, step: int, folder: Path) -> None:
         pass
 
+    def on_notice(self, message: str) -> None:
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
 
 def summary_table(result, out: Path) -> Table:
     table = Table(title=f"{out}: {result.status} at step {result.step}/{result.total_steps}")

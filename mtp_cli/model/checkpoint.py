@@ -16,6 +16,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text, read_manifest, sha256_bytes
+from mtp_cli.artifacts.integrity import files_problem, safetensors_header_problem
 from mtp_cli.model.config import ModelConfig
 from mtp_cli.model.transformer import MtpTransformer
 
@@ -84,6 +85,37 @@ def read_checkpoint_config(path: str | Path) -> tuple[Path, dict[str, Any]]:
         raise MtpError(f"{folder / CONFIG_NAME} is missing or not JSON", "the checkpoint is damaged") from None
 
 
+DAMAGED_HINT = "point at an earlier step folder; `mtp train --resume` skips damaged checkpoints"
+
+
+def first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def check_model_files(folder: Path) -> None:
+    """Sizes against the manifest and the weights' safetensors header: a truncated or half-copied
+    checkpoint is refused before any weight is read. (`mtp train --resume` also checks sha256.)"""
+    entries = read_manifest(folder, "checkpoint").get("files")
+    problem = files_problem(folder, entries, hashes=False) if entries else None
+    problem = problem or safetensors_header_problem(folder / WEIGHTS_NAME)
+    if problem:
+        raise MtpError(f"{folder} is not a complete mtp checkpoint: {problem}", DAMAGED_HINT)
+
+
+def read_weights(folder: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The checkpoint's weights by name, checked: whole files and finite values."""
+    check_model_files(folder)
+    tensors = load_file(str(folder / WEIGHTS_NAME), device=str(device))
+    bad = first_non_finite(tensors)
+    if bad is not None:
+        raise MtpError(f"{folder} is damaged: its weight {bad} holds non-finite values (NaN or inf)", DAMAGED_HINT)
+    return tensors
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MtpTransformer, ModelConfig, str]:
     """(model in eval mode, its config, tokenizer.json text) from a checkpoint, run, or checkpoints folder."""
     folder, info = read_checkpoint_config(path)
@@ -93,7 +125,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if expected and sha256_bytes(tokenizer_json.encode("utf-8")) != expected:
         raise MtpError(f"{folder / TOKENIZER_NAME} does not match its config.json", "the checkpoint is damaged")
     model = empty_model(config)
-    load_tensors(model, load_file(str(folder / WEIGHTS_NAME)))
+    load_tensors(model, read_weights(folder))
     return model.to(device).eval(), config, tokenizer_json
 
 

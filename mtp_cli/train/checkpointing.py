@@ -2,8 +2,12 @@
 
 Beside the model files (see mtp_cli.model.checkpoint) a step folder holds `trainer_state.json`
 (step, tokens seen, data position: readable) and `trainer.pt` (optimizer state and RNG states).
-Each folder is built under a temporary name and renamed into place, then `latest` is rewritten;
-only the newest `keep` folders stay.
+Each folder is built under a temporary name, every file and the folder flushed to the disk, renamed
+into place, and only then is `latest` rewritten (and flushed), so a power cut never leaves a `latest`
+that points at missing data; only the newest `keep` folders stay. The folder's manifest lists every
+file with its size and sha256, which `--resume` checks (resume_point.py). A disk without room for the
+checkpoint is refused before anything is written, or, when it fills during the save, the staged
+folder is removed: either way the previous checkpoint stays as it was.
 
 Whatever the number of processes or sharding, a checkpoint holds the full, unsharded state: the
 weights and the optimizer state keyed by parameter name (torch.distributed.checkpoint's full state
@@ -28,12 +32,17 @@ from torch.distributed.checkpoint.state_dict import (
 )
 
 from mtp_cli.artifacts import atomic_write_json, atomic_write_text, build_manifest, staged_folder, write_manifest
+from mtp_cli.artifacts.disk_space import check_free_space, disk_full_as_error
+from mtp_cli.artifacts.integrity import describe_files
 from mtp_cli.model import MtpTransformer, write_model_files
-from mtp_cli.model.checkpoint import LATEST_NAME, WEIGHTS_NAME, load_tensors
+from mtp_cli.model.checkpoint import LATEST_NAME, load_tensors, read_weights
 from mtp_cli.train.distributed import World, barrier
 
 TRAINER_STATE_NAME = "trainer_state.json"
 TRAINER_TENSORS_NAME = "trainer.pt"
+CHECKPOINTS_NAME = "checkpoints"
+RESUME_HINT = "free space on that filesystem, then continue with --resume"
+_SLACK_BYTES = 1 << 20  # config, tokenizer and state files beside the tensors, and headers
 
 
 @dataclass
@@ -79,18 +88,37 @@ def save_checkpoint(
     """Every rank calls this (gathering sharded state is collective); rank 0 writes the folder."""
     weights = get_model_state_dict(model, options=FULL_STATE)
     optimizer_state = get_optimizer_state_dict(model, optimizer, options=FULL_STATE)
-    checkpoints = run / "checkpoints"
+    checkpoints = run / CHECKPOINTS_NAME
     folder = checkpoints / step_folder_name(state.step)
     if world.is_main:
-        with staged_folder(folder, overwrite=True) as stage:
+        needed = tensor_bytes(weights) + tensor_bytes(optimizer_state) + len(tokenizer_json) + _SLACK_BYTES
+        check_free_space(checkpoints, needed, RESUME_HINT)
+        with staged_folder(folder, overwrite=True, durable=True) as stage, disk_full_as_error(folder, needed, RESUME_HINT):
             write_model_files(stage, model, tokenizer_json, tokenizer, weights, step=state.step, tokens_seen=state.tokens_seen)
             atomic_write_json(stage / TRAINER_STATE_NAME, vars(state))
             torch.save({"optimizer": optimizer_state, "rng": rng_states()}, stage / TRAINER_TENSORS_NAME)
-            write_manifest(stage, build_manifest("checkpoint", arguments, [{"kind": "run", "path": str(run)}], step=state.step))
-        atomic_write_text(checkpoints / LATEST_NAME, folder.name + "\n")
+            files = describe_files(stage, sorted(stage.iterdir()))
+            inputs = [{"kind": "run", "path": str(run)}]
+            write_manifest(stage, build_manifest("checkpoint", arguments, inputs, step=state.step, layout="full", files=files))
+        move_latest(checkpoints, folder.name)
         prune_checkpoints(checkpoints, keep)
     barrier(world)  # the folder is in place for every rank
     return folder
+
+
+def tensor_bytes(state: Any) -> int:
+    """Bytes of every tensor in a nested state dict: what writing it takes on the disk."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, dict):
+        return sum(tensor_bytes(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return sum(tensor_bytes(v) for v in state)
+    return 0
+
+
+def move_latest(checkpoints: Path, name: str) -> None:
+    atomic_write_text(checkpoints / LATEST_NAME, name + "\n", durable=True)
 
 
 def prune_checkpoints(checkpoints: Path, keep: int) -> None:
@@ -99,16 +127,9 @@ def prune_checkpoints(checkpoints: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def latest_checkpoint(run: Path) -> Path | None:
-    pointer = run / "checkpoints" / LATEST_NAME
-    return pointer.parent / pointer.read_text().strip() if pointer.is_file() else None
-
-
 def load_model_weights(folder: Path, model: MtpTransformer) -> None:
     """The checkpoint's full weights into an unsharded model (before compile, wrapping or sharding)."""
-    from safetensors.torch import load_file
-
-    load_tensors(model, load_file(str(folder / WEIGHTS_NAME), device=str(next(model.parameters()).device)))
+    load_tensors(model, read_weights(folder, device=next(model.parameters()).device))
 
 
 def load_training_state(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainerState:

@@ -25,10 +25,11 @@ from typing import Any, Callable, Iterator
 import torch
 
 from mtp_cli.artifacts import MtpError
+from mtp_cli.artifacts.disk_space import DiskFull
 from mtp_cli.model import train_flops_per_token
 from mtp_cli.train.checkpointing import (
+    RESUME_HINT,
     TrainerState,
-    latest_checkpoint,
     load_model_weights,
     load_training_state,
     save_checkpoint,
@@ -42,6 +43,7 @@ from mtp_cli.train.distributed import (
     all_reduce_sum_,
     any_rank,
     barrier,
+    broadcast_object,
     join_process_group,
     leave_process_group,
 )
@@ -52,7 +54,8 @@ from mtp_cli.train.objective import HeadSums, backward_efficient, backward_naive
 from mtp_cli.train.observer import NullObserver, TrainObserver
 from mtp_cli.train.optimizer import build_optimizer, set_lr
 from mtp_cli.train.parallelize import prepare_model
-from mtp_cli.train.run_folder import prepare_run_folder, write_run_manifest
+from mtp_cli.train.resume_point import ResumePoint, find_resume_point, set_damaged_aside
+from mtp_cli.train.run_folder import clean_leftovers, prepare_run_folder, run_folder_lock, write_run_manifest
 from mtp_cli.train.schedule import default_warmup, lr_at
 from mtp_cli.train.setup import build_model, open_data, pick_device, resolve_model_config
 from mtp_cli.model.threads import set_threads
@@ -134,7 +137,7 @@ class Trainer:
         self.model_config = resolve_model_config(config, self.data)
         self.plan = make_plan(config, self.data.data.seq_len, len(self.data.train))
         self.share = self.world.share(self.plan.rows_per_step)
-        self.checkpoint: Path | None = latest_checkpoint(config.out) if resume else None
+        self.checkpoint: Path | None = self._resume_point() if resume else None
         model = build_model(self.model_config, config, self.device)
         if self.checkpoint is not None:
             load_model_weights(self.checkpoint, model)
@@ -154,6 +157,24 @@ class Trainer:
         barrier(self.world)  # every rank has checked the run folder before rank 0 writes into it
 
     # ---- state ----------------------------------------------------------------------------
+
+    def _resume_point(self) -> Path | None:
+        """Rank 0 removes what a killed save left, picks the newest complete checkpoint and sets
+        damaged ones aside; every rank resumes from its choice."""
+        point: ResumePoint | MtpError | None = None
+        if self.world.is_main:
+            clean_leftovers(self.config.out)
+            try:
+                point = find_resume_point(self.config.out)
+                set_damaged_aside(self.config.out, point)
+            except MtpError as e:
+                point = e
+        point = broadcast_object(point, self.world)
+        if isinstance(point, MtpError):
+            raise point
+        for notice in point.notices():
+            self.observer.on_notice(notice)
+        return point.checkpoint
 
     def _restore(self) -> None:
         if self.checkpoint is None:  # the run stopped before its first checkpoint: start it over
@@ -290,8 +311,19 @@ class Trainer:
         )
         try:
             return self._loop()
+        except DiskFull as e:
+            self._write_failure(e.message)
+            raise DiskFull(e.message, RESUME_HINT) from None
         finally:
             leave_process_group(self.owns_process_group)
+
+    def _write_failure(self, failure: str) -> None:
+        """The run manifest says `failed`, if the disk still takes its few bytes (the failed save's
+        staged folder is gone by now); else it keeps its last state, `running`."""
+        try:
+            self.write_manifest("failed", failure=failure)
+        except (DiskFull, OSError):
+            pass
 
     def _loop(self) -> TrainResult:
         config, plan = self.config, self.plan
@@ -326,4 +358,6 @@ def _as_float(value: torch.Tensor) -> float:
 
 
 def train(config: TrainConfig, resume: bool = False, observer: TrainObserver | None = None) -> TrainResult:
-    return Trainer(config, resume, observer).run()
+    """Train under the run folder's lock: a second writer on the same --out is refused."""
+    with run_folder_lock(config.out):
+        return Trainer(config, resume, observer).run()
