@@ -40,7 +40,9 @@ def train(
     init_from: Optional[Path] = typer.Option(None, help="Start from this checkpoint (a run folder or a step folder); --heads may differ."),
     freeze_trunk: bool = typer.Option(False, "--freeze-trunk", help="With --init-from: train only the extra heads, keep the next-token model."),
     set_fields: List[str] = typer.Option([], "--set", metavar="FIELD=VALUE", help="Model field override FIELD=VALUE (repeatable), e.g. --set dim=256."),
-    head_type: Optional[str] = typer.Option(None, help="transformer (one block per head) or linear (extra heads only). [default: transformer]"),
+    head_type: Optional[str] = typer.Option(None, help="transformer (parallel blocks on the trunk), linear (extra heads only), causal (head k on head k-1) or anticausal (head n first, head 1 on top). [default: transformer]"),
+    window_loss: Optional[int] = typer.Option(None, metavar="W", help="Add a window head: which tokens occur in the next W positions (binary cross-entropy), e.g. 4, 8, 16. [default: none]"),
+    window_weight: Optional[float] = typer.Option(None, help="The window loss's weight. [default: 1.0]"),
     heads_on_top: bool = typer.Option(False, "--heads-on-top", help="Keep the n=1 trunk whole and add the extra heads on top."),
     tie_embeddings: bool = typer.Option(False, "--tie-embeddings", help="Share the embedding and unembedding matrices."),
     naive_mtp: bool = typer.Option(False, "--naive-mtp", help="Keep all heads' logits alive at once (benchmark only)."),
@@ -65,13 +67,13 @@ def train(
     from mtp_cli.train import train as run_training
 
     model_overrides = dict(parse_override(text) for text in set_fields)
-    for name, value in (("head_type", head_type), ("extra_heads_on_top", heads_on_top or None), ("tie_embeddings", tie_embeddings or None)):
+    for name, value in (("head_type", head_type), ("window_size", window_loss), ("extra_heads_on_top", heads_on_top or None), ("tie_embeddings", tie_embeddings or None)):
         if value is not None:
             model_overrides[name] = value
     options: dict[str, Any] = dict(
         data=data, out=out, preset=preset, heads=heads, steps=steps, tokens=tokens, batch_tokens=batch_tokens,
         micro_batch=micro_batch, lr=lr, warmup=warmup, min_lr_ratio=min_lr_ratio, grad_clip=grad_clip,
-        weight_decay=weight_decay, loss_weights=parse_weights(loss_weights), device=device, seed=seed,
+        weight_decay=weight_decay, loss_weights=parse_weights(loss_weights), window_weight=window_weight, device=device, seed=seed,
         init_from=init_from, freeze_trunk=freeze_trunk or None, naive_mtp=naive_mtp or None,
         model_overrides=model_overrides or None, eval_every=eval_every, eval_tokens=eval_tokens,
         save_every=save_every, keep_checkpoints=keep_checkpoints, compile=compile_blocks or None, fsdp=fsdp or None,
@@ -131,7 +133,7 @@ class TrainDisplay:
         self.plan = plan
         processes = f" x {plan['world_size']} processes" if plan.get("world_size", 1) > 1 else ""
         err_console.print(
-            f"training {plan['parameters'] / 1e6:.1f}M parameters, {plan['heads']} heads, on {plan['device']}{processes}: "
+            f"training {plan['parameters'] / 1e6:.1f}M parameters, {plan['heads']} head{'s' if plan['heads'] != 1 else ''}, on {plan['device']}{processes}: "
             f"steps {plan['start_step']}..{plan['total_steps']}, {plan['tokens_per_step']:,} tokens per step"
         )
         if not plan.get("validation_rows"):

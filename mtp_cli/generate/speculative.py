@@ -89,7 +89,9 @@ class Drafter:
 class DraftingHeads:
     """Heads 2..K+1's hidden states where they draft from. Block heads run on every position in the
     forward, since their KV caches must stay complete; linear heads keep no cache, so they run only
-    on the rows that draft, as one product with their weights stacked."""
+    on the rows that draft, as one product with their weights stacked. Chained heads draft by the
+    same rule: every head the verifying head reads runs in the same forward (anticausal head 1 reads
+    them all), so head 1's output at each position is the one plain greedy decoding computes."""
 
     def __init__(self, model: MtpTransformer, k: int):
         self.k = k
@@ -103,7 +105,7 @@ class DraftingHeads:
 
     def source(self, trunk: torch.Tensor, heads: list[torch.Tensor]) -> torch.Tensor:
         """What `at` reads: (batch, seq, dim) trunk output (linear heads) or (batch, seq, K, dim) heads."""
-        return trunk if self.linear else torch.stack(heads[1:], dim=-2)
+        return trunk if self.linear else torch.stack(heads[1 : self.k + 1], dim=-2)
 
     def at(self, source: torch.Tensor, position: int | torch.Tensor) -> torch.Tensor:
         """(batch, K, dim) hidden states of the drafting heads at one position (int) or one per row."""

@@ -54,9 +54,9 @@ def plan_export(source: TensorSource, config: ModelConfig, extra_heads: bool) ->
     """The next-token model's tensors under Hugging Face names (extra_heads=False), or the extra heads'."""
     planned = []
     for name in sorted(source.names()):
-        if name.startswith("extra_heads.") != extra_heads:
+        if hf_layout.in_heads_file(name) != extra_heads:
             continue
-        target = hf_layout.hf_name(name, "extra_heads." if extra_heads else "model.layers.")
+        target = hf_layout.hf_name(name)
         rows_heads = hf_layout.rotary_heads(name, config)
         convert = None if rows_heads is None else (lambda t, h=rows_heads: hf_layout.to_half_split(t, h))
         planned.append(source.planned(name, target, convert))
@@ -70,6 +70,8 @@ def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = Fals
     config = ModelConfig.from_dict(info["model"])
     if config.extra_heads_on_top:
         raise MtpError("this model's extra heads sit on top of head 1 (--heads-on-top), which a Hugging Face model cannot express", "export a model trained without --heads-on-top")
+    if config.head_type == "anticausal":
+        raise MtpError("this model's head 1 reads its anticausal extra heads, which a Hugging Face model cannot express", "export a model with transformer, linear or causal heads")
     weights = folder / WEIGHTS_NAME
     source = TensorSource.from_safetensors([weights])
     next_token = plan_export(source, config, extra_heads=False)

@@ -35,6 +35,20 @@ def full_config(heads: ModelConfig, next_token: ModelConfig) -> ModelConfig:
     return heads
 
 
+TRUNK_OUTPUT = "the trunk's output: hidden_states[-2] of the Hugging Face model (the last decoder layer's input)"
+HEAD_INPUTS = {
+    "transformer": TRUNK_OUTPUT,
+    "linear": TRUNK_OUTPUT,
+    "causal": "head 2 reads head 1's output (the last decoder layer's, before model.norm); head k reads head k-1's",
+}
+
+
+WINDOW_HEAD = (
+    "a training objective, unused in decoding: window_head.block.<decoder layer names> reads the trunk's output; "
+    "sigmoid(lm_head(model.norm(its output)) + window_head.bias) is each token's probability of occurring in the next window_size positions"
+)
+
+
 def heads_document(config: ModelConfig, tokenizer: dict[str, Any]) -> dict[str, Any]:
     return {
         "format": HEADS_FORMAT,
@@ -42,9 +56,10 @@ def heads_document(config: ModelConfig, tokenizer: dict[str, Any]) -> dict[str, 
         "n_future_tokens": config.n_future_tokens,
         "head_type": config.head_type,
         "weights": HEADS_WEIGHTS_NAME,
-        "input": "the trunk's output: hidden_states[-2] of the Hugging Face model (the last decoder layer's input)",
+        "input": HEAD_INPUTS[config.head_type],
         "output": "the shared final norm (model.norm) and lm_head; head k predicts the token k positions ahead",
         "tensor_names": "extra_heads.{k-2}.<decoder layer names> in Hugging Face's rotary layout; linear heads: extra_heads.{k-2}.weight",
+        "window_head": WINDOW_HEAD if config.window_size else None,
         "model": config.to_dict(),
         "tokenizer": tokenizer,
     }

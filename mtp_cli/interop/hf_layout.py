@@ -41,15 +41,27 @@ BLOCK_NAMES = {
 TOP_NAMES = {"tok_embeddings.weight": "model.embed_tokens.weight", "norm.weight": "model.norm.weight", "output.weight": "lm_head.weight"}
 
 
-def hf_name(mtp_name: str, layer_prefix: str = "model.layers.") -> str:
-    """The Hugging Face name of an mtp tensor of the next-token model (trunk blocks, head 1, norm,
-    embeddings, unembedding); extra heads use `layer_prefix` "extra_heads." with the same block names."""
+# mtp tensors that go beside the Hugging Face model, in mtp_heads.safetensors, under their own group name.
+HEADS_FILE_GROUPS = ("extra_heads", "window_head")
+
+
+def in_heads_file(mtp_name: str) -> bool:
+    return mtp_name.split(".", 1)[0] in HEADS_FILE_GROUPS
+
+
+def hf_name(mtp_name: str) -> str:
+    """The Hugging Face name of an mtp tensor: the next-token model's (trunk blocks, head 1, norm,
+    embeddings, unembedding) under `model.`, the extra and window heads' under their own group with
+    the same block names."""
     if mtp_name in TOP_NAMES:
         return TOP_NAMES[mtp_name]
+    if mtp_name.count(".") < 2:
+        return mtp_name  # the window head's bias
     group, index, rest = mtp_name.split(".", 2)
+    prefix = f"{group}." if group in HEADS_FILE_GROUPS else "model.layers."
     if rest not in BLOCK_NAMES:
-        return f"{layer_prefix}{index}.{rest}"  # a linear extra head's "weight"
-    return f"{layer_prefix}{index}.{BLOCK_NAMES[rest]}"
+        return f"{prefix}{index}.{rest}"  # a linear extra head's "weight"
+    return f"{prefix}{index}.{BLOCK_NAMES[rest]}"
 
 
 def rotary_heads(mtp_name: str, config: ModelConfig) -> int | None:

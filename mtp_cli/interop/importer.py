@@ -154,7 +154,7 @@ def plan_huggingface(folder: Path) -> ImportPlan:
     source = TensorSource.from_safetensors(files)
 
     def source_name(name: str) -> str:
-        return hf_layout.hf_name(name, "extra_heads." if name.startswith("extra_heads.") else "model.layers.")
+        return hf_layout.hf_name(name)
 
     def conversion(name: str) -> Conversion | None:
         heads_in_rows = hf_layout.rotary_heads(name, config)

@@ -18,7 +18,12 @@ from typing import Any
 
 from mtp_cli.artifacts import MtpError
 
-HEAD_TYPES = ("transformer", "linear")
+HEAD_TYPES = ("transformer", "linear", "causal", "anticausal")
+# How each head type feeds its heads (App. B of the method's paper). Parallel heads all read the
+# trunk's output. Causal heads form a chain from the trunk: head 1, then head 2 on head 1's output, and
+# so on. Anticausal heads form the reverse chain: head n reads the trunk, head n-1 reads head n's
+# output, ..., and head 1, the next-token head, sits on top of all of them.
+CHAINED_HEAD_TYPES = ("causal", "anticausal")
 
 
 @dataclass(frozen=True)
@@ -35,12 +40,13 @@ class ModelConfig:
     rope_scaling: dict[str, Any] | None = None  # {"rope_type": "linear" | "llama3", "factor": ..., ...}
     norm_eps: float = 1e-5
     n_future_tokens: int = 4  # n: the number of prediction heads; head k predicts the token k ahead
-    head_type: str = "transformer"  # transformer | linear (extra heads only; head 1 is always a block)
+    head_type: str = "transformer"  # transformer | linear | causal | anticausal (see HEAD_TYPES; head 1 is always a block)
     extra_heads_on_top: bool = False
     tie_embeddings: bool = False
     qkv_bias: bool = False  # biases on the query/key/value projections (Qwen2)
     out_bias: bool = False  # a bias on the attention output projection (Llama's attention_bias)
     init_std: float = 0.02
+    window_size: int = 0  # w > 0: one more block trained to tell which tokens occur in the next w positions
 
     def __post_init__(self) -> None:
         self.validate()
@@ -59,6 +65,10 @@ class ModelConfig:
         if self.n_heads % self.kv_heads:
             raise MtpError(f"n_kv_heads {self.kv_heads} must divide n_heads {self.n_heads}", "change n_kv_heads")
         check_rope_scaling(self.rope_scaling)
+        if not 0 <= self.window_size <= self.max_seq_len:
+            raise MtpError(f"window_size {self.window_size} must lie in 0..max_seq_len ({self.max_seq_len})", "use e.g. --window-loss 4, 8 or 16")
+        if self.extra_heads_on_top and self.head_type in CHAINED_HEAD_TYPES:
+            raise MtpError(f"{self.head_type} heads already stack on each other; --heads-on-top applies to parallel heads", "drop --heads-on-top")
         if self.trunk_layers < 0 or (self.trunk_layers == 0 and self.n_layers > 1):
             raise MtpError(
                 f"{self.n_layers} layers leave no trunk for {self.n_future_tokens} heads",
@@ -81,6 +91,15 @@ class ModelConfig:
         return self.multiple_of * ((hidden + self.multiple_of - 1) // self.multiple_of)
 
     @property
+    def block_heads(self) -> bool:
+        """Whether every head is a transformer block (all types but linear)."""
+        return self.head_type != "linear"
+
+    @property
+    def chained_heads(self) -> bool:
+        return self.head_type in CHAINED_HEAD_TYPES
+
+    @property
     def trunk_layers(self) -> int:
         """Shared blocks before the heads."""
         if self.extra_heads_on_top or self.head_type == "linear":
@@ -89,14 +108,16 @@ class ModelConfig:
 
     @property
     def total_blocks(self) -> int:
-        """Transformer blocks in the model: trunk, head 1, and the extra heads when they are blocks."""
-        extra = self.n_future_tokens - 1 if self.head_type == "transformer" else 0
+        """Transformer blocks of the trunk and the heads (the window head, a training aid, not counted)."""
+        extra = self.n_future_tokens - 1 if self.block_heads else 0
         return self.trunk_layers + 1 + extra
 
-    def with_heads(self, n: int) -> "ModelConfig":
-        """The same trunk and head 1 with n heads: what fine-tuning with a different `--heads` builds."""
-        n_layers = self.trunk_layers + (n if self.head_type == "transformer" else 1)
-        return dataclasses.replace(self, n_future_tokens=n, n_layers=n_layers, extra_heads_on_top=False)
+    def with_heads(self, n: int, head_type: str | None = None) -> "ModelConfig":
+        """The same trunk and head 1 with n heads (of another type if given): what fine-tuning with a
+        different `--heads` or `--head-type` builds."""
+        head_type = head_type or self.head_type
+        n_layers = self.trunk_layers + (n if head_type != "linear" else 1)
+        return dataclasses.replace(self, n_future_tokens=n, n_layers=n_layers, head_type=head_type, extra_heads_on_top=False)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

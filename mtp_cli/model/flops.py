@@ -15,8 +15,10 @@ def block_forward_flops(config: ModelConfig, seq_len: int) -> float:
 def train_flops_per_token(config: ModelConfig, seq_len: int) -> float:
     """Forward + backward (3x forward) for the trunk once and every head with its own unembedding."""
     block = block_forward_flops(config, seq_len)
-    extra_head = block if config.head_type == "transformer" else 2 * config.dim * config.dim
+    extra_head = block if config.block_heads else 2 * config.dim * config.dim
     unembedding = 2 * config.dim * config.vocab_size
     forward = config.trunk_layers * block + block + (config.n_future_tokens - 1) * extra_head
     forward += config.n_future_tokens * unembedding
+    if config.window_size:
+        forward += block + unembedding
     return 3 * forward

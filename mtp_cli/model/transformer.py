@@ -1,8 +1,10 @@
-"""The multi-token prediction transformer: a shared trunk and n parallel heads.
+"""The multi-token prediction transformer: a shared trunk and n heads.
 
 Module layout follows the method's released checkpoints (Llama names): `layers` holds the trunk
 blocks followed by head 1's block, `extra_heads` holds heads 2..n, and one `norm` and one `output`
-(the unembedding) serve every head. Each head reads the trunk's output independently.
+(the unembedding) serve every head. Parallel heads (the method's) each read the trunk's output;
+causal and anticausal heads read each other's in a chain (`head_source`, App. B of the paper). An
+optional `window_head` (a training objective only) reads the trunk too.
 """
 
 from __future__ import annotations
@@ -26,6 +28,29 @@ class MtpOutput:
     trunk: torch.Tensor  # (batch, seq, dim): the trunk's output for every input position
 
 
+class WindowHead(nn.Module):
+    """One block plus a per-token bias over the shared unembedding (see `MtpTransformer.window_logits`).
+
+    The bias starts at the prior log-odds of a token occurring in a window, log(w / (V - w)): with
+    logits near 0 instead, every one of the V sigmoids would start at 1/2 and the first steps'
+    gradient through the shared unembedding would be about V/2 times the cross-entropy's."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.window_size, self.vocab_size = config.window_size, config.vocab_size
+        self.block = Block(config)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def reset_bias(self) -> None:
+        with torch.no_grad():
+            self.bias.fill_(window_prior(self.window_size, self.vocab_size))
+
+
+def window_prior(window_size: int, vocab_size: int) -> float:
+    """log(w / (V - w)): the log-odds of one token among V occurring in a window of w uniform draws, roughly."""
+    return math.log(window_size / (vocab_size - window_size)) if vocab_size > window_size else 0.0
+
+
 class MtpTransformer(nn.Module):
     def __init__(self, config: ModelConfig, initialize: bool = True):
         """`initialize=False` skips the random initialization, for a model whose weights are loaded."""
@@ -36,6 +61,7 @@ class MtpTransformer(nn.Module):
         self.extra_heads = nn.ModuleList(self._new_extra_head() for _ in range(config.n_future_tokens - 1))
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
+        self.window_head = WindowHead(config) if config.window_size else None
         self.register_buffer("inv_freq", inverse_frequencies(config), persistent=False)
         if config.tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
@@ -60,12 +86,14 @@ class MtpTransformer(nn.Module):
                 nn.init.zeros_(param)
             elif param.dim() < 2:
                 nn.init.ones_(param)
-            elif name.startswith("extra_heads.") and self.config.head_type == "linear":
+            elif name.startswith("extra_heads.") and not self.config.block_heads:
                 nn.init.eye_(param)
             elif name.endswith(("attention.wo.weight", "feed_forward.w2.weight")):
                 nn.init.normal_(param, std=residual_std)
             else:
                 nn.init.normal_(param, std=self.config.init_std)
+        if self.window_head is not None:
+            self.window_head.reset_bias()
 
     # ---- structure -------------------------------------------------------------------------
 
@@ -80,6 +108,29 @@ class MtpTransformer(nn.Module):
     def head_module(self, index: int) -> nn.Module:
         """Head `index` (0-based; it predicts the token index + 1 ahead)."""
         return self.layers[-1] if index == 0 else self.extra_heads[index - 1]
+
+    def head_source(self, index: int) -> int | None:
+        """The head whose output head `index` reads, or None for the trunk's output."""
+        kind, last = self.config.head_type, self.n_future_tokens - 1
+        if kind == "causal" and index > 0:
+            return index - 1
+        if kind == "anticausal" and index < last:
+            return index + 1
+        return None
+
+    def chain_order(self) -> list[int]:
+        """Every head, each after the head it reads."""
+        order = list(range(self.n_future_tokens))
+        return order[::-1] if self.config.head_type == "anticausal" else order
+
+    def heads_needed(self, heads: list[int]) -> list[int]:
+        """`heads` and every head they read, directly or not, in `chain_order`."""
+        needed: set[int] = set()
+        for index in heads:
+            while index is not None and index not in needed:
+                needed.add(index)
+                index = self.head_source(index)
+        return [i for i in self.chain_order() if i in needed]
 
     def trunk_parameters(self) -> list[nn.Parameter]:
         """Everything the heads share: embeddings, trunk blocks, final norm, unembedding."""
@@ -122,12 +173,34 @@ class MtpTransformer(nn.Module):
         cache: KVCache | None = None,
         step: CacheStep | None = None,
     ) -> torch.Tensor:
-        """Head `index`'s hidden state (before the shared norm and unembedding) from the trunk output."""
+        """Head `index`'s hidden state (before the shared norm and unembedding) from its input `h`: the
+        trunk's output, or for chained heads the output of the head it reads (see `run_heads`)."""
         module = self.head_module(index)
         if isinstance(module, Block):
             rope = rope if rope is not None else self.rope(h.shape[1], h.device)
             return module(h, rope, cache.heads[index] if cache else None, step)
         return module(h)
+
+    def run_heads(
+        self,
+        h: torch.Tensor,
+        heads: list[int],
+        rope: Rope | None = None,
+        cache: KVCache | None = None,
+        step: CacheStep | None = None,
+    ) -> dict[int, torch.Tensor]:
+        """{head index: hidden state} from the trunk output `h` for `heads` and every head they read."""
+        hidden: dict[int, torch.Tensor] = {}
+        for index in self.heads_needed(heads):
+            source = self.head_source(index)
+            hidden[index] = self.head(index, h if source is None else hidden[source], rope, cache, step)
+        return hidden
+
+    def window_logits(self, h: torch.Tensor, rope: Rope | None = None) -> torch.Tensor:
+        """The window head's logits from the trunk output: token v's log-odds of occurring in the
+        next `config.window_size` positions."""
+        rope = rope if rope is not None else self.rope(h.shape[1], h.device)
+        return self.unembed(self.window_head.block(h, rope)) + self.window_head.bias
 
     def unembed(self, hidden: torch.Tensor) -> torch.Tensor:
         """Shared final norm and unembedding. Logits come in the computation's dtype (bf16 under
@@ -138,10 +211,12 @@ class MtpTransformer(nn.Module):
     # ---- inference --------------------------------------------------------------------------
 
     def new_cache(self, batch_size: int, max_len: int, heads: int | None = None) -> KVCache:
-        """A KV cache for `batch_size` rows of up to `max_len` positions serving heads 0..heads-1."""
+        """A KV cache for `batch_size` rows of up to `max_len` positions serving heads 0..heads-1 and
+        the heads they read (so with anticausal heads, always every head)."""
         heads = self.n_future_tokens if heads is None else heads
         if not 1 <= heads <= self.n_future_tokens:
             raise ValueError(f"heads must be in 1..{self.n_future_tokens}, got {heads}")
+        heads = max(self.heads_needed(list(range(heads)))) + 1  # anticausal: head 1 reads every head
         is_block = [isinstance(self.head_module(i), Block) for i in range(heads)]
         device = self.tok_embeddings.weight.device
         return KVCache(batch_size, max_len, len(self.trunk_blocks), is_block, device)
@@ -188,7 +263,7 @@ class MtpTransformer(nn.Module):
 
         h = self.trunk(tokens, rope, cache, step)
         run = sorted(set(heads) | set(range(cache.num_heads))) if cache is not None else heads
-        hidden = {i: self.head(i, h, rope, cache, step) for i in run}
+        hidden = self.run_heads(h, run, rope, cache, step)
         if cache is not None:
             cache.commit(tokens.shape[1])
         return h, hidden

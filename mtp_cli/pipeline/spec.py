@@ -113,6 +113,10 @@ class PipelineSpec:
         """What a run trains, in a few words: its preset, or the imported model it starts from."""
         config = self.runs[run]
         heads = f"{config.heads} head" + ("s" if config.heads != 1 else "")
+        kind = config.model_overrides.get("head_type", "transformer")
+        heads += f" ({kind})" if kind != "transformer" and config.heads > 1 else ""
+        window = config.model_overrides.get("window_size", 0)
+        heads += f" + window head w={window}" if window else ""
         start = "imported model" + (", trunk frozen" if config.freeze_trunk else "") if self.imported else config.preset
         return f"{start}, {heads}"
 

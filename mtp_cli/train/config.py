@@ -39,6 +39,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.95)
     grad_clip: float = 1.0
     loss_weights: list[float] | None = None  # None: the method's unweighted sum
+    window_weight: float = 1.0  # the window loss's weight (a model with --window-loss w)
     device: str = "auto"
     seed: int = 0
     naive_mtp: bool = False  # all heads' logits alive at once; for the benchmark only
@@ -82,6 +83,8 @@ class TrainConfig:
                 raise MtpError(f"--loss-weights has {len(weights)} values for {self.heads} heads", "give one weight per head")
             if any(not math.isfinite(w) or w < 0 for w in weights) or not any(weights):
                 raise MtpError(f"--loss-weights {weights} must be finite, non-negative, not all zero")
+        if not (self.window_weight >= 0 and math.isfinite(self.window_weight)):
+            raise MtpError(f"--window-weight must be a finite number >= 0, got {self.window_weight}")
         if self.freeze_trunk and self.init_from is None:
             raise MtpError("--freeze-trunk needs a trained model to freeze", "pass --init-from CKPT")
         if self.freeze_trunk and self.heads == 1:

@@ -10,12 +10,13 @@ import torch
 from mtp_cli.artifacts import MtpError, sha256_file
 from mtp_cli.model import ModelConfig, MtpTransformer, build_config, read_checkpoint_config
 from mtp_cli.model.checkpoint import empty_model, load_tensors, read_weights
+from mtp_cli.model.transformer import window_prior
 from mtp_cli.tokenize.reader import SplitTokens, TokenizedData
 from mtp_cli.train.config import TrainConfig
 
 TOKENIZER_FIELDS = ("kind", "vocab_size", "eos_id", "eos_token", "pad_id", "pad_token", "bos_id", "bos_token", "sha256")
 # Model fields that --set may still change on --init-from: they change no weight's shape.
-INIT_FROM_OVERRIDABLE = frozenset({"max_seq_len", "rope_theta", "norm_eps"})
+INIT_FROM_OVERRIDABLE = frozenset({"max_seq_len", "rope_theta", "norm_eps", "head_type", "window_size"})
 
 
 @dataclass
@@ -92,7 +93,9 @@ def _config_from_checkpoint(config: TrainConfig, data: RunData) -> ModelConfig:
             f"{config.init_from} was trained with another tokenizer than {config.data}'s",
             "tokenize the fine-tuning data with the checkpoint's tokenizer.json (--tokenizer PATH)",
         )
-    target = source if config.heads == source.n_future_tokens else source.with_heads(config.heads)
+    head_type = changes.pop("head_type", None)
+    same_heads = config.heads == source.n_future_tokens and head_type is None
+    target = source if same_heads else source.with_heads(config.heads, head_type)
     return dataclasses.replace(target, **changes)
 
 
@@ -107,6 +110,11 @@ def build_model(model_config: ModelConfig, config: TrainConfig, device: torch.de
     else:
         model = MtpTransformer(model_config)
     if config.freeze_trunk:
+        if model_config.head_type == "anticausal":
+            raise MtpError(
+                "--freeze-trunk keeps the next-token model as it was, but anticausal head 1 reads every extra head",
+                "train anticausal heads without --freeze-trunk, or use --head-type transformer or causal",
+            )
         freeze_next_token_model(model)
     return model.to(device)
 
@@ -114,20 +122,26 @@ def build_model(model_config: ModelConfig, config: TrainConfig, device: torch.de
 def adapt_heads(tensors: dict[str, torch.Tensor], source: ModelConfig, target: ModelConfig) -> dict[str, torch.Tensor]:
     """Weights for `target` (same trunk and head 1, another number of heads) from `source`'s.
 
-    Dropped heads are left out; a new transformer head starts as a copy of head 1's block (a
-    next-token predictor is a better start than noise); a new linear head starts as the identity.
+    Dropped heads are left out; a new block head starts as a copy of head 1's block (a next-token
+    predictor is a better start than noise); a new linear head starts as the identity. A new window
+    head starts as a copy of head 1's block with its bias at the prior (`WindowHead`).
     """
     head_one = f"layers.{source.trunk_layers}."
     kept = {name: t for name, t in tensors.items() if not name.startswith("extra_heads.")}
     for j in range(target.n_future_tokens - 1):
         prefix = f"extra_heads.{j}."
         existing = {name: t for name, t in tensors.items() if name.startswith(prefix)}
-        if existing and source.head_type == target.head_type:
+        if existing and source.block_heads == target.block_heads:
             kept.update(existing)
-        elif target.head_type == "transformer":
+        elif target.block_heads:
             kept.update({prefix + name[len(head_one):]: t.clone() for name, t in tensors.items() if name.startswith(head_one)})
         else:
             kept[prefix + "weight"] = torch.eye(target.dim)
+    if target.window_size and not any(name.startswith("window_head.") for name in kept):
+        kept.update({"window_head.block." + name[len(head_one):]: t.clone() for name, t in tensors.items() if name.startswith(head_one)})
+        kept["window_head.bias"] = torch.full((target.vocab_size,), window_prior(target.window_size, target.vocab_size))
+    if not target.window_size:
+        kept = {name: t for name, t in kept.items() if not name.startswith("window_head.")}
     return kept
 
 
@@ -138,6 +152,8 @@ def freeze_next_token_model(model: MtpTransformer) -> None:
         param.requires_grad_(False)
     for param in model.extra_heads.parameters():
         param.requires_grad_(True)
+    if model.window_head is not None:  # it reads the trunk and feeds nothing: training it changes no head
+        model.window_head.requires_grad_(True)
 
 
 def pick_device(name: str, local_rank: int | None = None, world_size: int = 1) -> torch.device:

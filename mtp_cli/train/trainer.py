@@ -50,7 +50,7 @@ from mtp_cli.train.distributed import (
 from mtp_cli.train.validation import validate
 from mtp_cli.train.metrics import MetricsLog
 from mtp_cli.train.mfu import device_peak_tflops, mfu
-from mtp_cli.train.objective import HeadSums, backward_efficient, backward_naive
+from mtp_cli.train.objective import HeadSums, backward_efficient, backward_naive, lookahead
 from mtp_cli.train.observer import NullObserver, TrainObserver
 from mtp_cli.train.optimizer import build_optimizer, set_lr
 from mtp_cli.train.parallelize import prepare_model
@@ -242,22 +242,24 @@ class Trainer:
         set_lr(self.optimizer, lr)
         n = self.model.n_future_tokens
         rows = self.sampler.take(self.plan.rows_per_step)[self.share]  # every rank draws the same step
-        inputs, targets = load_rows(self.data.train, rows, n)
+        inputs, targets = load_rows(self.data.train, rows, lookahead(self.model_config))
         # Scales divide by the whole step's real targets, over all ranks, as in one process.
         real = all_reduce_sum_((targets != IGNORE).sum(dim=(1, 2)), self.world).clamp(min=1)
         scales = [w / int(c) for w, c in zip(self.weights, real)]
+        window_scale = self._window_scale(targets)
         sums = HeadSums.zeros(n)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         for micro_inputs, micro_targets in micro_batches(inputs, targets, self.config.micro_batch):
             micro_inputs, micro_targets = micro_inputs.to(self.device), micro_targets.to(self.device)
-            self.backward(self.model, micro_inputs, micro_targets, scales, sums, self.autocast())
+            self.backward(self.model, micro_inputs, micro_targets, scales, sums, self.autocast(), window_scale)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         if not self.config.fsdp:  # FSDP has reduce-scattered the gradients during backward
             all_reduce_gradients(trainable, self.world)
         all_reduce_fields_(sums, self.world)
         head_loss = sums.mean_loss()
-        loss = sum(w * l for w, l in zip(self.weights, head_loss))
+        window = sums.window_metrics()
+        loss = sum(w * l for w, l in zip(self.weights, head_loss)) + self.config.window_weight * window.get("window_loss", 0.0)
         grad_norm = _as_float(torch.nn.utils.clip_grad_norm_(trainable, self.config.grad_clip))
         if not (math.isfinite(loss) and math.isfinite(grad_norm)):
             self._stop_non_finite(loss, grad_norm, head_loss)
@@ -275,11 +277,20 @@ class Trainer:
             "loss": loss,
             "head_loss": head_loss,
             "head_accuracy": sums.accuracy(),
+            **window,
             "grad_norm": grad_norm,
             "step_seconds": seconds,
             "tokens_per_second": tokens_per_second,
             "mfu": mfu(self.flops_per_token, tokens_per_second, self.peak_tflops, self.world.size),
         }
+
+    def _window_scale(self, targets: torch.Tensor) -> float:
+        """The window loss's weight over the step's positions with a whole window, on all ranks."""
+        w = self.model_config.window_size
+        if not w:
+            return 0.0
+        whole = all_reduce_sum_((targets[w - 1] != IGNORE).sum().reshape(1), self.world).clamp(min=1)
+        return self.config.window_weight / int(whole)
 
     def _stop_non_finite(self, loss: float, grad_norm: float, head_loss: list[float]) -> None:
         step = self.state.step + 1
@@ -295,7 +306,7 @@ class Trainer:
         if self.data.validation is None:
             return
         sums = validate(self.model, self.data.validation, self.config.eval_tokens, self.config.micro_batch, self.device, self.autocast())
-        self.last_eval = {"event": "eval", "step": self.state.step, "split": "validation", "head_loss": sums.mean_loss(), "head_accuracy": sums.accuracy(), "tokens": int(sums.count[0])}
+        self.last_eval = {"event": "eval", "step": self.state.step, "split": "validation", "head_loss": sums.mean_loss(), "head_accuracy": sums.accuracy(), **sums.window_metrics(), "tokens": int(sums.count[0])}
         self.metrics.write(self.last_eval)
         self.observer.on_eval(self.last_eval)
 

@@ -33,6 +33,13 @@ def linear_heads_checkpoint(tmp_path_factory, tokenized_bpe, one_thread) -> Path
     return train_tiny(tokenized_bpe, tmp_path_factory.mktemp("ckpt") / "linear-heads", heads=4, steps=120, head_type="linear")
 
 
+@pytest.fixture(scope="session", params=["causal", "anticausal"])
+def chained_heads_checkpoint(request, tmp_path_factory, tokenized_bpe, one_thread) -> Path:
+    """As `checkpoint`, with the paper's causal or anticausal heads (App. B), which read each other."""
+    kind = request.param
+    return train_tiny(tokenized_bpe, tmp_path_factory.mktemp("ckpt") / f"{kind}-heads", heads=4, steps=120, head_type=kind)
+
+
 @pytest.fixture(scope="session")
 def undertrained_checkpoint(tmp_path_factory, tokenized_bpe, one_thread) -> Path:
     """As `checkpoint`, trained 4 steps only: head 1's logits lie close together, near-ties abound."""

@@ -70,6 +70,25 @@ def test_linear_heads_speculative_equals_greedy(loaded, linear_heads_checkpoint)
         assert sum(len(r.tokens) for r in spec) / sum(r.forwards for r in spec) > 1.2
 
 
+def test_chained_heads_speculative_equals_greedy(loaded, chained_heads_checkpoint):
+    """Causal heads draft from a chain on head 1; anticausal head 1 reads every other head, so every
+    forward (plain greedy's too) runs all of them. Either way speculative greedy is plain greedy."""
+    from mtp_cli.generate import load_model
+
+    model = copy.deepcopy(load_model(chained_heads_checkpoint, torch.device("cpu")).model).double()
+    assert model.config.chained_heads
+    prompts = mixed_prompts(loaded, 16, seed=2)
+    plain = decode_plain(model, prompts, checker(loaded, len(prompts), LIMIT), GREEDY)
+    assert all(len(r.tokens) > 5 for r in plain)
+    for draft_heads in (1, 3):
+        spec = decode_speculative(model, prompts, checker(loaded, len(prompts), LIMIT), GREEDY, draft_heads)
+        assert [r.tokens for r in spec] == [r.tokens for r in plain]
+    assert sum(len(r.tokens) for r in spec) / sum(r.forwards for r in spec) > 1.2
+    # Plain greedy is head 1's argmax of one uncached forward of the chain, position by position.
+    for prompt, result in zip(prompts[:4], plain[:4]):
+        assert greedy_shortfall(model, prompt, result.tokens) == 0.0
+
+
 def test_unbatched_speculative_equals_greedy(loaded, model64, prompts, greedy):
     for i in range(0, len(prompts), 4):
         result = decode_speculative(model64, [prompts[i]], checker(loaded, 1, LIMIT), GREEDY, 3)[0]

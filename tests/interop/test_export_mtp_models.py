@@ -1,4 +1,5 @@
-"""Models mtp trained itself, out to Hugging Face and back: linear heads, tied embeddings, mtp's tokenizer."""
+"""Models mtp trained itself, out to Hugging Face and back: linear and causal heads, a window head, tied
+embeddings, mtp's tokenizer."""
 
 from __future__ import annotations
 
@@ -27,15 +28,19 @@ def write_checkpoint(folder, config: ModelConfig) -> MtpTransformer:
     return model.eval()
 
 
-@pytest.mark.parametrize("tied", [False, True])
-def test_linear_heads_round_trip_and_transformers_runs_head_one(tmp_path, tied):
+@pytest.mark.parametrize(
+    "shape",
+    [dict(head_type="linear"), dict(head_type="linear", tie_embeddings=True), dict(head_type="causal", n_layers=5, window_size=4)],
+)
+def test_mtp_models_round_trip_and_transformers_runs_head_one(tmp_path, shape):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    config = ModelConfig(vocab_size=258, dim=64, n_layers=4, n_heads=4, n_future_tokens=3, head_type="linear", tie_embeddings=tied, max_seq_len=128)
+    config = ModelConfig(**{"vocab_size": 258, "dim": 64, "n_layers": 4, "n_heads": 4, "n_future_tokens": 3, "max_seq_len": 128, **shape})
     model = write_checkpoint(tmp_path / "ckpt", config)
     export_model(tmp_path / "ckpt", tmp_path / "hf")
     heads = json.loads((tmp_path / "hf" / "mtp_heads.json").read_text())
-    assert heads["n_future_tokens"] == 3 and heads["head_type"] == "linear"
+    assert heads["n_future_tokens"] == 3 and heads["head_type"] == config.head_type
+    assert (heads["window_head"] is not None) == bool(config.window_size)
     tokens = torch.randint(0, 256, (2, 40), generator=torch.Generator().manual_seed(0))
     hf = AutoModelForCausalLM.from_pretrained(tmp_path / "hf").eval()
     with torch.no_grad():
@@ -49,11 +54,12 @@ def test_linear_heads_round_trip_and_transformers_runs_head_one(tmp_path, tied):
     assert first.keys() == second.keys() and all(torch.equal(first[n], second[n]) for n in first)
 
 
-def test_heads_on_top_cannot_be_exported(tmp_path, capsys):
-    config = ModelConfig(vocab_size=258, dim=64, n_layers=3, n_heads=4, n_future_tokens=2, extra_heads_on_top=True, max_seq_len=64)
+@pytest.mark.parametrize("shape, named", [(dict(n_layers=3, extra_heads_on_top=True), "--heads-on-top"), (dict(n_layers=4, head_type="anticausal"), "anticausal")])
+def test_head_one_on_top_of_other_heads_cannot_be_exported(tmp_path, capsys, shape, named):
+    config = ModelConfig(vocab_size=258, dim=64, n_heads=4, n_future_tokens=2, max_seq_len=64, **shape)
     write_checkpoint(tmp_path / "ckpt", config)
     assert main(["export", str(tmp_path / "ckpt"), "--out", str(tmp_path / "hf")]) == 2
-    assert "--heads-on-top" in capsys.readouterr().err
+    assert named in capsys.readouterr().err
     assert not (tmp_path / "hf").exists()
 
 

@@ -17,7 +17,7 @@ MINIMAL = "tokenize: {tokenizer: bytes, seq_len: 64}\ntrain: {preset: tiny, head
 
 def test_the_expected_recipes_ship():
     names = {path.stem for path in SHIPPED}
-    assert {"quickstart", "bytes-quickstart", "compare-heads", "gpu-small", "paper-7b-code", "add-heads", "polynomials", "induction"} <= names
+    assert {"quickstart", "bytes-quickstart", "compare-heads", "gpu-small", "paper-7b-code", "add-heads", "polynomials", "induction", "polynomials-heads"} <= names
 
 
 def command_line_settings(recipe: Path, tmp_path: Path) -> list[str]:
@@ -47,6 +47,13 @@ def test_compare_heads_trains_one_and_four_heads_at_equal_tokens(tmp_path):
     assert heads == [1, 4]
     budgets = {(run.steps, run.tokens, run.batch_tokens, run.preset) for run in spec.runs.values()}
     assert len(budgets) == 1
+
+
+def test_polynomials_heads_compares_head_types_and_windows_at_one_size(tmp_path):
+    spec = build_pipeline(load_recipe_file(PIPELINES / "polynomials-heads.yaml"), tmp_path)
+    shapes = {(run.heads, run.model_overrides.get("head_type", "transformer"), run.model_overrides.get("window_size", 0)) for run in spec.runs.values()}
+    assert shapes == {(1, "transformer", 0), (4, "transformer", 0), (4, "causal", 0), (4, "anticausal", 0), (1, "transformer", 4), (1, "transformer", 8), (1, "transformer", 16)}
+    assert len({(run.model_overrides["dim"], run.model_overrides["n_layers"], run.steps, run.seed) for run in spec.runs.values()}) == 1
 
 
 def test_paper_recipe_is_the_published_7b_shape(tmp_path):
