@@ -117,6 +117,16 @@ def _replace_folder(staging: Path, out: Path) -> None:
     os.replace(staging, out)
 
 
+def publish_folder(staging: Path, out: Path, durable: bool = False) -> None:
+    """Rename a finished staged folder into place (replacing `out`); `durable`: flush it first, and
+    the parent after, so that after a power cut `out` is either absent or whole."""
+    if durable:
+        fsync_tree(staging)
+    _replace_folder(staging, out)
+    if durable:
+        fsync_path(out.parent)
+
+
 @contextmanager
 def staged_folder(out: str | Path, overwrite: bool = False, durable: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside `out`; on success it replaces `out` in one rename.
@@ -133,11 +143,7 @@ def staged_folder(out: str | Path, overwrite: bool = False, durable: bool = Fals
     try:
         yield staging
         check_output_folder(out, overwrite)  # something may have appeared there meanwhile
-        if durable:
-            fsync_tree(staging)
-        _replace_folder(staging, out)
-        if durable:
-            fsync_path(out.parent)
+        publish_folder(staging, out, durable)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)

@@ -18,6 +18,8 @@ from rich.table import Table
 from mtp_cli.artifacts import MtpError
 from mtp_cli.cli.console import console, err_console
 
+RESUME_AUTO = "--resume-auto"  # what `--resume auto` is parsed as (a flag cannot take a value on every typer)
+
 
 def train(
     data: Path = typer.Argument(..., help="A folder written by `mtp tokenize`.", show_default=False),
@@ -36,7 +38,8 @@ def train(
     loss_weights: Optional[str] = typer.Option(None, help="Comma-separated weight per head, e.g. 1,0.5,0.5,0.5. [default: all 1]"),
     device: Optional[str] = typer.Option(None, help="auto, cpu, cuda, cuda:N (bf16 autocast on CUDA). [default: auto]"),
     seed: Optional[int] = typer.Option(None, help="Seed of the initialization and the data order. [default: 0]"),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its latest checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest complete checkpoint; `--resume auto` starts a new run when --out holds none (torchrun restarts)."),
+    resume_auto: bool = typer.Option(False, RESUME_AUTO, hidden=True),
     init_from: Optional[Path] = typer.Option(None, help="Start from this checkpoint (a run folder or a step folder); --heads may differ."),
     freeze_trunk: bool = typer.Option(False, "--freeze-trunk", help="With --init-from: train only the extra heads, keep the next-token model."),
     set_fields: List[str] = typer.Option([], "--set", metavar="FIELD=VALUE", help="Model field override FIELD=VALUE (repeatable), e.g. --set dim=256."),
@@ -53,6 +56,7 @@ def train(
     compile_blocks: bool = typer.Option(False, "--compile", help="torch.compile each transformer block (Triton on CUDA, a C++ compiler on CPU)."),
     fsdp: bool = typer.Option(False, "--fsdp", help="Under torchrun: shard weights, gradients and optimizer state (FSDP2) instead of replicating."),
     activation_checkpointing: bool = typer.Option(False, "--activation-checkpointing", help="Recompute trunk activations in backward: less memory, ~1/3 more trunk compute."),
+    async_checkpoint: bool = typer.Option(False, "--async-checkpoint", help="Write each checkpoint in the background while training goes on; the next save waits for it."),
     threads: Optional[int] = typer.Option(None, help="Torch CPU threads (0: one per core, faster on idle cores of your own; slower when they are shared). [default: 1]"),
     peak_tflops: Optional[float] = typer.Option(None, help="One device's peak TFLOP/s, for MFU. [default: known GPUs' dense bf16 peak; none on CPU]"),
 ) -> int:
@@ -63,7 +67,7 @@ def train(
       mtp train data/mine --out runs/tiny-n4 --preset tiny --heads 4 --steps 600
     """
     from mtp_cli.model import parse_override
-    from mtp_cli.train import TrainConfig, config_for_resume
+    from mtp_cli.train import TrainConfig, config_for_resume, holds_run
     from mtp_cli.train import train as run_training
 
     model_overrides = dict(parse_override(text) for text in set_fields)
@@ -78,8 +82,11 @@ def train(
         model_overrides=model_overrides or None, eval_every=eval_every, eval_tokens=eval_tokens,
         save_every=save_every, keep_checkpoints=keep_checkpoints, compile=compile_blocks or None, fsdp=fsdp or None,
         activation_checkpointing=activation_checkpointing or None, peak_tflops=peak_tflops, threads=threads,
+        async_checkpoint=async_checkpoint or None,
     )
     given = {name: value for name, value in options.items() if value is not None}
+    if resume_auto:
+        resume = holds_run(out)
     config = config_for_resume(out, given) if resume else TrainConfig(**given)
     main_process = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks stay quiet
     with TrainDisplay() if main_process else contextlib.nullcontext() as display:
@@ -91,6 +98,18 @@ def train(
         err_console.print(f"[yellow]interrupted[/] at step {result.step}: saved {result.checkpoint}; continue with --resume")
         return 130
     return 0
+
+
+def spell_resume_auto(args: list[str]) -> list[str]:
+    """`mtp train ... --resume auto` as the hidden flag the parser knows."""
+    if not args or args[0] != "train":
+        return args
+    spelled = list(args)
+    for i in range(len(spelled) - 1):
+        if spelled[i] == "--resume" and spelled[i + 1] == "auto":
+            spelled[i : i + 2] = [RESUME_AUTO]
+            break
+    return spelled
 
 
 def parse_weights(text: str | None) -> list[float] | None:

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text, read_manifest, sha256_bytes
+from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text, read_manifest, sha256_bytes, sha256_file
 from mtp_cli.artifacts.integrity import files_problem, safetensors_header_problem
 from mtp_cli.model.config import ModelConfig
+from mtp_cli.model.sharded import SHARDED_STATE_NAME, is_sharded, read_sharded_weights
 from mtp_cli.model.transformer import MtpTransformer
 
 WEIGHTS_NAME = "model.safetensors"
@@ -59,9 +60,22 @@ def write_model_files(
 
     `state` replaces the model's own state dict, e.g. the full weights gathered from sharded processes.
     """
-    save_file(model_tensors(model, state), str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+    write_weights(folder, model.config, model.state_dict() if state is None else state)
+    write_model_config(folder, model.config, tokenizer_json, tokenizer, **extra)
+
+
+def write_weights(folder: Path, config: ModelConfig, state: dict[str, torch.Tensor]) -> None:
+    """`model.safetensors`: `state` as contiguous CPU tensors, a tied unembedding once."""
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in state.items()}
+    if config.tie_embeddings:
+        tensors.pop(TIED_NAME)
+    save_file(tensors, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+
+
+def write_model_config(folder: Path, config: ModelConfig, tokenizer_json: str, tokenizer: dict[str, Any], **extra: Any) -> None:
+    """Config and tokenizer: every checkpoint's files but the weights."""
     atomic_write_text(folder / TOKENIZER_NAME, tokenizer_json)
-    atomic_write_json(folder / CONFIG_NAME, {"model": model.config.to_dict(), "tokenizer": tokenizer, **extra})
+    atomic_write_json(folder / CONFIG_NAME, {"model": config.to_dict(), "tokenizer": tokenizer, **extra})
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -101,19 +115,34 @@ def check_model_files(folder: Path) -> None:
     checkpoint is refused before any weight is read. (`mtp train --resume` also checks sha256.)"""
     entries = read_manifest(folder, "checkpoint").get("files")
     problem = files_problem(folder, entries, hashes=False) if entries else None
-    problem = problem or safetensors_header_problem(folder / WEIGHTS_NAME)
+    if problem is None and not is_sharded(folder):
+        problem = safetensors_header_problem(folder / WEIGHTS_NAME)
     if problem:
         raise MtpError(f"{folder} is not a complete mtp checkpoint: {problem}", DAMAGED_HINT)
 
 
 def read_weights(folder: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """The checkpoint's weights by name, checked: whole files and finite values."""
+    """The checkpoint's weights by name, checked: whole files and finite values. A sharded checkpoint
+    is consolidated on the fly."""
     check_model_files(folder)
-    tensors = load_file(str(folder / WEIGHTS_NAME), device=str(device))
+    if is_sharded(folder):
+        tensors = {name: t.to(device) for name, t in read_sharded_weights(folder).items()}
+    else:
+        tensors = load_file(str(folder / WEIGHTS_NAME), device=str(device))
     bad = first_non_finite(tensors)
     if bad is not None:
         raise MtpError(f"{folder} is damaged: its weight {bad} holds non-finite values (NaN or inf)", DAMAGED_HINT)
     return tensors
+
+
+def weights_sha256(folder: Path) -> str:
+    """One hash of the weights, whatever the layout: the file's, or for a sharded checkpoint the hash of
+    its manifest's list of shard hashes."""
+    if not is_sharded(folder):
+        return sha256_file(folder / WEIGHTS_NAME)
+    entries = read_manifest(folder, "checkpoint").get("files", [])
+    listed = "".join(f"{e['path']} {e['sha256']}\n" for e in entries if e["path"].startswith(SHARDED_STATE_NAME + "/"))
+    return sha256_bytes(listed.encode())
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MtpTransformer, ModelConfig, str]:

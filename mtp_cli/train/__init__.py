@@ -8,7 +8,7 @@ shifted targets, sampler position), `objective` (the two backward orders), `sche
 
 from mtp_cli.train.config import TrainConfig
 from mtp_cli.train.observer import NullObserver, TrainObserver
-from mtp_cli.train.run_folder import config_for_resume
+from mtp_cli.train.run_folder import config_for_resume, holds_run
 from mtp_cli.train.trainer import NonFiniteLoss, Trainer, TrainResult, train
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "TrainResult",
     "Trainer",
     "config_for_resume",
+    "holds_run",
     "train",
 ]

@@ -1,18 +1,15 @@
-"""`RUN/checkpoints/step-NNNNNN/`: model files plus what resuming needs, written atomically.
+"""`RUN/checkpoints/step-NNNNNN/`: what a checkpoint holds, and loading it back to resume.
 
-Beside the model files (see mtp_cli.model.checkpoint) a step folder holds `trainer_state.json`
-(step, tokens seen, data position: readable) and `trainer.pt` (optimizer state and RNG states).
-Each folder is built under a temporary name, every file and the folder flushed to the disk, renamed
-into place, and only then is `latest` rewritten (and flushed), so a power cut never leaves a `latest`
-that points at missing data; only the newest `keep` folders stay. The folder's manifest lists every
-file with its size and sha256, which `--resume` checks (resume_point.py). A disk without room for the
-checkpoint is refused before anything is written, or, when it fills during the save, the staged
-folder is removed: either way the previous checkpoint stays as it was.
+Two layouts, both keyed by parameter name, so a run resumes under any world size, with or without
+--fsdp (checkpoint_writer.py writes them):
 
-Whatever the number of processes or sharding, a checkpoint holds the full, unsharded state: the
-weights and the optimizer state keyed by parameter name (torch.distributed.checkpoint's full state
-dicts, gathered by every rank and written by rank 0), so a run resumes under any world size, with or
-without --fsdp.
+    full     (one process)   model.safetensors, trainer.pt (optimizer state and RNG states)
+    sharded  (torchrun)      state/ (torch.distributed.checkpoint: each rank's shards of the weights
+                             and optimizer state, resharded by DCP on load), trainer.pt (RNG states)
+
+Both add config.json, tokenizer.json, trainer_state.json (step, tokens seen, data position:
+readable) and manifest.json, which lists every file with its size and sha256 (checked by --resume,
+see resume_point.py).
 """
 
 from __future__ import annotations
@@ -24,25 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_optimizer_state_dict,
-)
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict, set_optimizer_state_dict
 
-from mtp_cli.artifacts import atomic_write_json, atomic_write_text, build_manifest, staged_folder, write_manifest
-from mtp_cli.artifacts.disk_space import check_free_space, disk_full_as_error
-from mtp_cli.artifacts.integrity import describe_files
-from mtp_cli.model import MtpTransformer, write_model_files
+from mtp_cli.artifacts import atomic_write_text
+from mtp_cli.model import MtpTransformer
 from mtp_cli.model.checkpoint import LATEST_NAME, load_tensors, read_weights
-from mtp_cli.train.distributed import World, barrier
+from mtp_cli.model.sharded import is_sharded, load_sharded
 
 TRAINER_STATE_NAME = "trainer_state.json"
 TRAINER_TENSORS_NAME = "trainer.pt"
 CHECKPOINTS_NAME = "checkpoints"
+OPTIMIZER_KEY = "optimizer"  # beside mtp_cli.model.sharded.MODEL_KEY in a sharded checkpoint's state
 RESUME_HINT = "free space on that filesystem, then continue with --resume"
-_SLACK_BYTES = 1 << 20  # config, tokenizer and state files beside the tensors, and headers
 
 
 @dataclass
@@ -69,41 +59,6 @@ def restore_rng(states: dict[str, Any]) -> None:
     if "cuda" in states and torch.cuda.is_available():
         for index, state in enumerate(states["cuda"][: torch.cuda.device_count()]):  # GPUs may differ on resume
             torch.cuda.set_rng_state(state, index)
-
-
-FULL_STATE = StateDictOptions(full_state_dict=True, cpu_offload=True)  # gathered on rank 0, on the CPU
-
-
-def save_checkpoint(
-    run: Path,
-    model: MtpTransformer,
-    optimizer: torch.optim.Optimizer,
-    state: TrainerState,
-    tokenizer_json: str,
-    tokenizer: dict[str, Any],
-    keep: int,
-    arguments: dict[str, Any],
-    world: World = World(),
-) -> Path:
-    """Every rank calls this (gathering sharded state is collective); rank 0 writes the folder."""
-    weights = get_model_state_dict(model, options=FULL_STATE)
-    optimizer_state = get_optimizer_state_dict(model, optimizer, options=FULL_STATE)
-    checkpoints = run / CHECKPOINTS_NAME
-    folder = checkpoints / step_folder_name(state.step)
-    if world.is_main:
-        needed = tensor_bytes(weights) + tensor_bytes(optimizer_state) + len(tokenizer_json) + _SLACK_BYTES
-        check_free_space(checkpoints, needed, RESUME_HINT)
-        with staged_folder(folder, overwrite=True, durable=True) as stage, disk_full_as_error(folder, needed, RESUME_HINT):
-            write_model_files(stage, model, tokenizer_json, tokenizer, weights, step=state.step, tokens_seen=state.tokens_seen)
-            atomic_write_json(stage / TRAINER_STATE_NAME, vars(state))
-            torch.save({"optimizer": optimizer_state, "rng": rng_states()}, stage / TRAINER_TENSORS_NAME)
-            files = describe_files(stage, sorted(stage.iterdir()))
-            inputs = [{"kind": "run", "path": str(run)}]
-            write_manifest(stage, build_manifest("checkpoint", arguments, inputs, step=state.step, layout="full", files=files))
-        move_latest(checkpoints, folder.name)
-        prune_checkpoints(checkpoints, keep)
-    barrier(world)  # the folder is in place for every rank
-    return folder
 
 
 def tensor_bytes(state: Any) -> int:
@@ -134,12 +89,27 @@ def load_model_weights(folder: Path, model: MtpTransformer) -> None:
 
 def load_training_state(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainerState:
     """Optimizer (into this rank's shards under FSDP) and RNG back into place; returns the step and data
-    position. The weights are loaded before the model is prepared: see `load_model_weights`."""
+    position. The weights are loaded before the model is prepared: see `load_model_weights`.
+    Every rank calls this: reading a sharded checkpoint under torchrun is collective."""
     saved = torch.load(folder / TRAINER_TENSORS_NAME, map_location="cpu", weights_only=True)
-    groups = saved["optimizer"]["param_groups"]
-    if groups and groups[0]["params"] and isinstance(groups[0]["params"][0], int):  # by index: an older checkpoint
+    if is_sharded(folder):
+        _load_sharded_optimizer(folder, model, optimizer)
+    elif _by_index(saved["optimizer"]):  # an older checkpoint
         optimizer.load_state_dict(saved["optimizer"])
     else:
         set_optimizer_state_dict(model, optimizer, saved["optimizer"], options=StateDictOptions(full_state_dict=True))
     restore_rng(saved["rng"])
     return TrainerState(**json.loads((folder / TRAINER_STATE_NAME).read_text()))
+
+
+def _by_index(optimizer_state: dict[str, Any]) -> bool:
+    groups = optimizer_state["param_groups"]
+    return bool(groups and groups[0]["params"] and isinstance(groups[0]["params"][0], int))
+
+
+def _load_sharded_optimizer(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """DCP fills this rank's optimizer state (its shards under FSDP, whole tensors otherwise) from the
+    saved shards, whatever world size and sharding wrote them."""
+    state = {OPTIMIZER_KEY: get_optimizer_state_dict(model, optimizer)}  # allocates the state to fill
+    load_sharded(state, folder)
+    set_optimizer_state_dict(model, optimizer, state[OPTIMIZER_KEY])

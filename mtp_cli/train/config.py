@@ -16,7 +16,7 @@ from mtp_cli.artifacts import MtpError
 RESUMABLE_CHANGES = frozenset(
     {
         "data", "out", "device", "micro_batch", "eval_every", "eval_tokens", "save_every", "keep_checkpoints",
-        "compile", "fsdp", "activation_checkpointing", "peak_tflops", "threads",
+        "compile", "fsdp", "activation_checkpointing", "peak_tflops", "threads", "async_checkpoint",
     }
 )
 
@@ -54,6 +54,7 @@ class TrainConfig:
     activation_checkpointing: bool = False  # recompute trunk activations in backward
     peak_tflops: float | None = None  # one device's peak, for MFU; None: known GPUs' bf16 peak, else no MFU
     threads: int | None = None  # torch CPU threads; None: 1 (mtp_cli/model/threads.py), 0: one per physical core
+    async_checkpoint: bool = False  # write each checkpoint in the background while training goes on
 
     def __post_init__(self) -> None:
         self.data, self.out = Path(self.data), Path(self.out)

@@ -119,6 +119,15 @@ def broadcast_object(value: Any, world: World) -> Any:
     return box[0]
 
 
+def all_gather_object(value: Any, world: World) -> list[Any]:
+    """Every rank's `value`, in rank order, on every rank."""
+    if not active(world):
+        return [value]
+    gathered: list[Any] = [None] * world.size
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
 def all_reduce_gradients(params: Iterable[torch.nn.Parameter], world: World) -> None:
     """Sum every gradient over ranks, once per optimizer step, in flat buckets.
 

@@ -18,7 +18,8 @@ from safetensors import safe_open
 
 from mtp_cli.artifacts import MtpError, read_manifest
 from mtp_cli.artifacts.integrity import files_problem, safetensors_header_problem
-from mtp_cli.model.checkpoint import WEIGHTS_NAME
+from mtp_cli.model.checkpoint import WEIGHTS_NAME, first_non_finite
+from mtp_cli.model.sharded import SHARDED_STATE_NAME, is_sharded, read_sharded_weights
 from mtp_cli.train.checkpointing import CHECKPOINTS_NAME, TRAINER_STATE_NAME, TRAINER_TENSORS_NAME, move_latest
 
 DAMAGED_PREFIX = "damaged-"
@@ -54,7 +55,10 @@ def checkpoint_problem(folder: Path) -> str | None:
         missing = [n for n in (WEIGHTS_NAME, TRAINER_STATE_NAME, TRAINER_TENSORS_NAME) if not (folder / n).is_file()]
         return f"{missing[0]} is missing" if missing else safetensors_header_problem(folder / WEIGHTS_NAME)
     problem = files_problem(folder, entries)
-    if problem is None and (folder / WEIGHTS_NAME).is_file():
+    if problem is None and is_sharded(folder):
+        bad = first_non_finite(read_sharded_weights(folder))
+        problem = None if bad is None else f"{SHARDED_STATE_NAME}/: {bad} holds non-finite values (NaN or inf)"
+    elif problem is None and (folder / WEIGHTS_NAME).is_file():
         problem = _non_finite_weight(folder / WEIGHTS_NAME)
     return problem
 

@@ -39,6 +39,11 @@ def clean_leftovers(out: Path) -> None:
             remove_leftovers(folder)
 
 
+def holds_run(out: Path) -> bool:
+    """What `--resume auto` asks: does --out hold a run to continue (else a new one starts there)?"""
+    return (Path(out) / MANIFEST_NAME).is_file()
+
+
 def stored_run(out: Path) -> dict[str, Any]:
     """The manifest of a run to resume; refuses anything else."""
     if not (out / MANIFEST_NAME).exists():

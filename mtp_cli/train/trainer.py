@@ -32,8 +32,8 @@ from mtp_cli.train.checkpointing import (
     TrainerState,
     load_model_weights,
     load_training_state,
-    save_checkpoint,
 )
+from mtp_cli.train.checkpoint_writer import Checkpointer
 from mtp_cli.train.config import TrainConfig
 from mtp_cli.train.data import IGNORE, RowSampler, load_rows, micro_batches
 from mtp_cli.train.distributed import (
@@ -55,7 +55,7 @@ from mtp_cli.train.observer import NullObserver, TrainObserver
 from mtp_cli.train.optimizer import build_optimizer, set_lr
 from mtp_cli.train.parallelize import prepare_model
 from mtp_cli.train.resume_point import ResumePoint, find_resume_point, set_damaged_aside
-from mtp_cli.train.run_folder import clean_leftovers, prepare_run_folder, run_folder_lock, write_run_manifest
+from mtp_cli.train.run_folder import clean_leftovers, holds_run, prepare_run_folder, run_folder_lock, write_run_manifest
 from mtp_cli.train.schedule import default_warmup, lr_at
 from mtp_cli.train.setup import build_model, open_data, pick_device, resolve_model_config
 from mtp_cli.model.threads import set_threads
@@ -152,8 +152,12 @@ class Trainer:
         self.weights = config.head_weights
         self.flops_per_token = train_flops_per_token(self.model_config, self.data.data.seq_len)
         self.peak_tflops = device_peak_tflops(self.device, config.peak_tflops)
+        model_files = {"tokenizer_json": self.data.tokenizer_json, "tokenizer": self.data.tokenizer}
+        self.checkpointer = Checkpointer(config.out, model_files, config.keep_checkpoints, config.to_dict(), self.world,
+                                         config.async_checkpoint)
         if resume:
             self._restore()
+        self.saved_step = self.state.step if self.checkpoint is not None else None
         barrier(self.world)  # every rank has checked the run folder before rank 0 writes into it
 
     # ---- state ----------------------------------------------------------------------------
@@ -195,20 +199,19 @@ class Trainer:
         return contextlib.nullcontext()
 
     def save(self) -> None:
+        """Checkpoint this step; with --async-checkpoint it is written while training goes on, and
+        `self.checkpoint` (what the manifest names) moves once it is complete."""
         self.state.sampler = self.sampler.state_dict()
-        self.checkpoint = save_checkpoint(
-            self.config.out,
-            self.model,
-            self.optimizer,
-            self.state,
-            self.data.tokenizer_json,
-            self.data.tokenizer,
-            self.config.keep_checkpoints,
-            self.config.to_dict(),
-            self.world,
-        )
+        self.checkpointer.save(self.model, self.optimizer, self.state)
+        self.saved_step = self.state.step
+        self._note_checkpoint()
+
+    def _note_checkpoint(self) -> None:
+        if self.checkpointer.latest is None or self.checkpointer.latest == self.checkpoint:
+            return
+        self.checkpoint = self.checkpointer.latest
         self.write_manifest("running")
-        self.observer.on_checkpoint(self.state.step, self.checkpoint)
+        self.observer.on_checkpoint(int(self.checkpoint.name.split("-")[1]), self.checkpoint)
 
     def write_manifest(self, status: str, **extra: Any) -> None:
         if not self.world.is_main:
@@ -354,8 +357,10 @@ class Trainer:
                     self.save()
             if status == "completed" and self.last_eval.get("step") != self.state.step:
                 self.run_eval()
-            if self.checkpoint is None or self.checkpoint.name != f"step-{self.state.step:06d}":
+            if self.saved_step != self.state.step:
                 self.save()
+            self.checkpointer.close()
+            self._note_checkpoint()
         self.write_manifest(status)
         return TrainResult(
             status, self.state.step, plan.total_steps, self.state.tokens_seen, self.checkpoint,
@@ -368,7 +373,10 @@ def _as_float(value: torch.Tensor) -> float:
     return float(value.full_tensor() if hasattr(value, "full_tensor") else value)
 
 
-def train(config: TrainConfig, resume: bool = False, observer: TrainObserver | None = None) -> TrainResult:
-    """Train under the run folder's lock: a second writer on the same --out is refused."""
+def train(config: TrainConfig, resume: bool | str = False, observer: TrainObserver | None = None) -> TrainResult:
+    """Train under the run folder's lock: a second writer on the same --out is refused. `resume="auto"`
+    continues the run in `config.out` if there is one, else starts one there."""
+    if resume == "auto":
+        resume = holds_run(config.out)
     with run_folder_lock(config.out):
         return Trainer(config, resume, observer).run()

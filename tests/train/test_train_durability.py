@@ -219,9 +219,9 @@ def test_a_full_disk_fails_in_one_line_and_resume_works_after_freeing_space(
     disk = small_tmpfs("16m")
     run = disk / "run"
     if when == "while writing":  # skip the up-front check, so the disk fills in the middle of trainer.pt
-        import mtp_cli.train.checkpointing as checkpointing
+        import mtp_cli.train.checkpoint_writer as writer
 
-        monkeypatch.setattr(checkpointing, "check_free_space", lambda *args: None)
+        monkeypatch.setattr(writer, "check_free_space", lambda *args: None)
     with pytest.raises(DiskFull) as full:
         train(small_config(tokenized_bpe, run))
     message = full.value.message
