@@ -3,6 +3,7 @@
     python bench/train.py                       # CPU: small preset, 32k vocabulary
     python bench/train.py --bf16                # CPU under bf16 autocast, as training on CUDA runs
     python bench/train.py --device cuda --rows 8 --seq-len 2048
+    python bench/train.py --checkpoint          # checkpoint cost: full vs sharded vs async (train_checkpoint.py)
 
 Every configuration runs in a fresh process, so peak memory is that configuration's alone: on CPU
 the process's peak resident set (getrusage ru_maxrss), on CUDA torch.cuda.max_memory_allocated. The
@@ -319,6 +320,11 @@ def gpu_main(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    if "--checkpoint" in sys.argv:  # checkpoint cost under torchrun: its own module (bench/train_checkpoint.py)
+        import train_checkpoint
+
+        train_checkpoint.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--preset", default="small")

@@ -35,18 +35,20 @@ def read_sharded_weights(folder: Path) -> dict[str, torch.Tensor]:
         if key.startswith(prefix) and isinstance(meta, TensorStorageMetadata)
     }
     state = {MODEL_KEY: weights}
-    load_sharded(state, folder, reader=reader)
+    load_sharded(state, folder, reader=reader, alone=True)  # whatever other processes do meanwhile
     return state[MODEL_KEY]
 
 
-def load_sharded(state: dict, folder: Path, reader=None) -> None:
-    """Fill `state` from a sharded checkpoint; collective under a process group, else in this process
-    alone (without DCP's warning that it assumes so)."""
+def load_sharded(state: dict, folder: Path, reader=None, alone: bool | None = None) -> None:
+    """Fill `state` from a sharded checkpoint: `alone` in this process, or (False) collectively with
+    every rank of the process group; by default collectively when there is a process group (without
+    DCP's warning when there is none)."""
     import torch.distributed as dist
     import torch.distributed.checkpoint as dcp
 
     reader = reader or dcp.FileSystemReader(str(Path(folder) / SHARDED_STATE_NAME))
-    alone = not (dist.is_available() and dist.is_initialized())
+    if alone is None:
+        alone = not (dist.is_available() and dist.is_initialized())
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="torch.distributed is disabled")
         dcp.load(state, storage_reader=reader, no_dist=alone)

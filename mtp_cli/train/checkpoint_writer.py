@@ -70,16 +70,19 @@ class SaveJob:
 
 class Checkpointer:
     def __init__(self, run: Path, model_files: dict[str, Any], keep: int, arguments: dict[str, Any],
-                 world: World = World(), asynchronous: bool = False):
+                 world: World = World(), asynchronous: bool = False, sharded: bool | None = None):
         """`model_files`: what every checkpoint carries beside the weights (write_model_config's
-        config, tokenizer_json and tokenizer)."""
+        config, tokenizer_json and tokenizer). `sharded`: the layout, by default sharded exactly when
+        there is more than one process (the full layout under torchrun gathers the whole state on
+        rank 0, as mtp did before sharded checkpoints: bench/train.py --checkpoint compares them)."""
         self.checkpoints = Path(run) / CHECKPOINTS_NAME
         self.run, self.model_files, self.keep, self.arguments = Path(run), model_files, keep, arguments
         self.world, self.asynchronous = world, asynchronous
-        self.sharded = world.size > 1
+        self.sharded = world.size > 1 if sharded is None else sharded
         self.latest: Path | None = None  # the newest complete checkpoint written by this process
         self._job: SaveJob | None = None
-        self._thread = ThreadPoolExecutor(max_workers=1) if asynchronous and not self.sharded else None
+        writer_thread = asynchronous and not self.sharded and world.is_main
+        self._thread = ThreadPoolExecutor(max_workers=1) if writer_thread else None
         # DCP's background save runs collectives of its own: a gloo group apart from training's.
         self._group = dist.new_group(backend="gloo") if asynchronous and self.sharded else None
 
@@ -113,6 +116,7 @@ class Checkpointer:
                     job.writing.result()
                 if self.sharded:
                     self._finish_sharded(job)
+            barrier(self.world)  # full layout: the other ranks wait for rank 0's writing
         except BaseException:
             if self.world.is_main:
                 shutil.rmtree(job.stage, ignore_errors=True)
@@ -129,6 +133,8 @@ class Checkpointer:
     def _start_full(self, job: SaveJob, model: MtpTransformer, optimizer: torch.optim.Optimizer) -> None:
         weights = get_model_state_dict(model, options=FULL_STATE)
         optimizer_state = get_optimizer_state_dict(model, optimizer, options=FULL_STATE)
+        if not self.world.is_main:  # the gathered state is rank 0's to write
+            return
         job.needed = tensor_bytes(weights) + tensor_bytes(optimizer_state) + _SLACK_BYTES
         check_free_space(self.checkpoints, job.needed, RESUME_HINT)
         if self._thread is None:

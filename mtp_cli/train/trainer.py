@@ -35,7 +35,8 @@ from mtp_cli.train.checkpointing import (
 )
 from mtp_cli.train.checkpoint_writer import Checkpointer
 from mtp_cli.train.config import TrainConfig
-from mtp_cli.train.data import IGNORE, RowSampler, load_rows, micro_batches
+from mtp_cli.train.data import IGNORE, RowSampler, micro_batches
+from mtp_cli.train.prefetch import BatchPrefetcher
 from mtp_cli.train.distributed import (
     World,
     all_reduce_fields_,
@@ -144,6 +145,7 @@ class Trainer:
         self.model = prepare_model(model, config, self.device)
         self.optimizer = build_optimizer(self.model, config, self.device)
         self.sampler = RowSampler(len(self.data.train), config.seed)
+        self.batches = BatchPrefetcher(self.data.train, lookahead(self.model_config), self.device)
         self.metrics = MetricsLog(config.out, writer=self.world.is_main)
         self.state = TrainerState()
         self.last_train: dict[str, Any] = {}
@@ -245,7 +247,10 @@ class Trainer:
         set_lr(self.optimizer, lr)
         n = self.model.n_future_tokens
         rows = self.sampler.take(self.plan.rows_per_step)[self.share]  # every rank draws the same step
-        inputs, targets = load_rows(self.data.train, rows, lookahead(self.model_config))
+        inputs, targets = self.batches.get(rows)
+        data_seconds = time.perf_counter() - started  # the host's wait for this step's batch
+        if self.state.step + 1 < self.plan.total_steps:
+            self.batches.prepare(self.sampler.peek(self.plan.rows_per_step)[self.share])
         # Scales divide by the whole step's real targets, over all ranks, as in one process.
         real = all_reduce_sum_((targets != IGNORE).sum(dim=(1, 2)), self.world).clamp(min=1)
         scales = [w / int(c) for w, c in zip(self.weights, real)]
@@ -254,7 +259,7 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         for micro_inputs, micro_targets in micro_batches(inputs, targets, self.config.micro_batch):
-            micro_inputs, micro_targets = micro_inputs.to(self.device), micro_targets.to(self.device)
+            micro_inputs, micro_targets = self.batches.to_device(micro_inputs), self.batches.to_device(micro_targets)
             self.backward(self.model, micro_inputs, micro_targets, scales, sums, self.autocast(), window_scale)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         if not self.config.fsdp:  # FSDP has reduce-scattered the gradients during backward
@@ -283,6 +288,7 @@ class Trainer:
             **window,
             "grad_norm": grad_norm,
             "step_seconds": seconds,
+            "data_seconds": data_seconds,
             "tokens_per_second": tokens_per_second,
             "mfu": mfu(self.flops_per_token, tokens_per_second, self.peak_tflops, self.world.size),
         }
@@ -361,6 +367,7 @@ class Trainer:
                 self.save()
             self.checkpointer.close()
             self._note_checkpoint()
+        self.batches.close()
         self.write_manifest(status)
         return TrainResult(
             status, self.state.step, plan.total_steps, self.state.tokens_seen, self.checkpoint,

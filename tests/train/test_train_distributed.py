@@ -56,7 +56,7 @@ TORCHRUN_ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 def torchrun(*options: str, processes: int = 2) -> None:
     done = subprocess.run(torchrun_command(*options, processes=processes), cwd=REPO, capture_output=True, text=True,
-                          timeout=600, env=TORCHRUN_ENV)
+                          timeout=240, env=TORCHRUN_ENV)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
 
 
