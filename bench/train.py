@@ -4,6 +4,7 @@
     python bench/train.py --bf16                # CPU under bf16 autocast, as training on CUDA runs
     python bench/train.py --device cuda --rows 8 --seq-len 2048
     python bench/train.py --checkpoint          # checkpoint cost: full vs sharded vs async (train_checkpoint.py)
+    python bench/train.py --data-path           # batches prepared ahead vs at step start (train_data_path.py)
 
 Every configuration runs in a fresh process, so peak memory is that configuration's alone: on CPU
 the process's peak resident set (getrusage ru_maxrss), on CUDA torch.cuda.max_memory_allocated. The
@@ -324,6 +325,11 @@ def main() -> None:
         import train_checkpoint
 
         train_checkpoint.main()
+        return
+    if "--data-path" in sys.argv:  # does the host sit between steps: bench/train_data_path.py
+        import train_data_path
+
+        train_data_path.main()
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")

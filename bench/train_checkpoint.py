@@ -2,6 +2,7 @@
 
     python bench/train.py --checkpoint                      # small and base, 2 CPU processes (gloo)
     python bench/train.py --checkpoint --presets tiny --steps 2 --rows 1 --seq-len 64   # smoke run
+    python bench/train.py --checkpoint --device cuda --processes 1 --presets base --rows 8 --seq-len 1024
 
 Every mode runs in a fresh `torchrun --nproc-per-node N` job training an FSDP2-sharded model with the
 trainer's own step and checkpointer (mtp_cli.train.checkpoint_writer), modes interleaved:
@@ -79,23 +80,27 @@ def worker(args: argparse.Namespace) -> dict | None:
 
     set_threads(args.threads)
     world = World.from_env()
+    device = torch.device("cuda", world.local_rank) if args.device == "cuda" else torch.device("cpu")
+    world = world.on(device)
     created = join_process_group(world)
-    device = torch.device("cpu")
     config = TrainConfig(data=".", out=".", heads=4, fsdp=True)
     torch.manual_seed(0)
     model_config = build_config(args.preset, {"vocab_size": args.vocab, "n_future_tokens": 4, "max_seq_len": max(args.seq_len, 2048)})
-    model = prepare_model(MtpTransformer(model_config), config, device)
+    model = prepare_model(MtpTransformer(model_config).to(device), config, device)
     optimizer = build_optimizer(model, config, device)
-    inputs = torch.randint(0, args.vocab, (args.rows, args.seq_len))
-    targets = torch.randint(0, args.vocab, (4, args.rows, args.seq_len))
+    inputs = torch.randint(0, args.vocab, (args.rows, args.seq_len), device=device)
+    targets = torch.randint(0, args.vocab, (4, args.rows, args.seq_len), device=device)
+    autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if device.type == "cuda" else contextlib.nullcontext
     state = TrainerState()
 
     def step() -> float:
         started = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        backward_efficient(model, inputs, targets, [1.0 / inputs.numel()] * 4, HeadSums.zeros(4), contextlib.nullcontext())
+        backward_efficient(model, inputs, targets, [1.0 / inputs.numel()] * 4, HeadSums.zeros(4), autocast())
         optimizer.step()
         state.step += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         barrier(world)
         return time.perf_counter() - started
 
@@ -147,7 +152,7 @@ def run_mode(args: argparse.Namespace, preset: str, mode: str) -> dict:
     out = Path(tempfile.mkdtemp(prefix=f"mtp-bench-{preset}-{mode}-", dir=args.dir))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(args.processes),
                __file__, "--worker", "--mode", mode, "--preset", preset, "--out", str(out / "run")]
-    for name in ("vocab", "seq_len", "rows", "steps", "threads"):
+    for name in ("device", "vocab", "seq_len", "rows", "steps", "threads"):
         command += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     env = {**os.environ, "OMP_NUM_THREADS": str(max(args.threads, 1)), "PYTHONPATH": str(REPO)}
     try:
@@ -175,7 +180,8 @@ def report(args: argparse.Namespace, results: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"checkpoint cost, FSDP2 over {args.processes} CPU processes (gloo), {args.rows}x{args.seq_len} tokens per "
+    where = f"{args.processes} CPU processes (gloo)" if args.device == "cpu" else f"{args.processes} GPU(s) (NCCL)"
+    table = Table(title=f"checkpoint cost, FSDP2 over {where}, {args.rows}x{args.seq_len} tokens per "
                         f"step, vocab {args.vocab}, best of {args.repeats}")
     for column in ("preset", "mode", "checkpoint MB", "save s", "x full", "rank-0 save peak MB", "x full",
                    "step s", "step cost s", "in steps", "loop blocked s"):
@@ -205,6 +211,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", action="store_true", help="(how bench/train.py selects this mode)")
     parser.add_argument("--presets", nargs="+", default=["small", "base"])
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="cuda: one GPU per process (NCCL)")
     parser.add_argument("--vocab", type=int, default=32768)
     parser.add_argument("--seq-len", type=int, default=128)
     parser.add_argument("--rows", type=int, default=2, help="rows per process and step")
