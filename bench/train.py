@@ -38,6 +38,13 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * resource.getpagesize()
 
 
+def write_results(path: str | None, args: argparse.Namespace, results) -> None:
+    """--json: the arguments and results, for BENCHMARKS.md."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=2)
+
+
 def worker(args: argparse.Namespace) -> dict:
     import torch
 
@@ -315,9 +322,7 @@ def gpu_report(args: argparse.Namespace, results: list[dict]) -> None:
 def gpu_main(args: argparse.Namespace) -> None:
     results = [run_gpu_config(args, heads, fsdp) for heads, fsdp in GPU_CONFIGS]
     gpu_report(args, results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=2)
+    write_results(args.json, args, results)
 
 
 def main() -> None:
@@ -367,9 +372,7 @@ def main() -> None:
         return
     results = run_rounds(args)
     report(args, results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=2)
+    write_results(args.json, args, results)
 
 
 if __name__ == "__main__":

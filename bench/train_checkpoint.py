@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -34,13 +33,10 @@ import threading
 import time
 from pathlib import Path
 
+from train import rss_bytes, write_results  # bench/train.py, beside this file
+
 MODES = ("full", "sharded", "async")
 REPO = Path(__file__).resolve().parents[1]
-
-
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
 
 
 class PeakMemory:
@@ -239,9 +235,7 @@ def main() -> None:
                 runs[mode].append(run_mode(args, preset, mode))
         results += [merge(runs[mode]) for mode in MODES]
     report(args, results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=2)
+    write_results(args.json, args, results)
 
 
 if __name__ == "__main__":

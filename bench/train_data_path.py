@@ -157,9 +157,9 @@ def report(args: argparse.Namespace, best: dict[str, dict]) -> None:
     for column in ("batches", "step s", "host wait for the batch s", "share of the step") + (("GPU idle per step s", "share") if gpu else ()):
         table.add_column(column, justify="right")
     for mode, r in best.items():
-        cells = [mode, f"{r['step_seconds']:.4f}", f"{r['data_seconds']:.5f}", f"{100 * r['data_share']:.2f}%"]
+        cells = [mode, f"{r['step_seconds']:.4f}", f"{r['data_seconds']:.5f}", f"{100 * r['data_share']:.3g}%"]
         if gpu:
-            cells += [f"{r['gpu_idle_per_step_seconds']:.5f}", f"{100 * r['gpu_idle_share']:.2f}%"]
+            cells += [f"{r['gpu_idle_per_step_seconds']:.5f}", f"{100 * r['gpu_idle_share']:.3g}%"]
         table.add_row(*cells)
     if gpu:
         share = best["ahead"]["gpu_idle_share"]
