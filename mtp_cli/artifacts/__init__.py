@@ -10,7 +10,6 @@ from mtp_cli.artifacts.atomic import (
 )
 from mtp_cli.artifacts.names import (
     EVAL_SUMMARY_NAME,
-    LOCK_NAME,
     MANIFEST_NAME,
     METRICS_NAME,
     SAMPLES_NAME,
@@ -18,7 +17,7 @@ from mtp_cli.artifacts.names import (
     sidecar_path,
 )
 from mtp_cli.artifacts.errors import MtpError
-from mtp_cli.artifacts.folder_lock import acquire_folder_lock
+from mtp_cli.artifacts.folder_lock import LOCK_NAME, acquire_folder_lock
 from mtp_cli.artifacts.machine import default_workers
 from mtp_cli.artifacts.progress import NullProgress, ProgressSink
 from mtp_cli.artifacts.hashing import sha256_bytes, sha256_file, sha256_in_background

@@ -15,7 +15,8 @@ from typing import Any, Iterator
 
 from mtp_cli.artifacts.disk_space import disk_full_as_error
 from mtp_cli.artifacts.errors import MtpError
-from mtp_cli.artifacts.names import LOCK_NAME, MANIFEST_NAME
+from mtp_cli.artifacts.folder_lock import LOCK_NAME
+from mtp_cli.artifacts.names import MANIFEST_NAME
 
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from mtp_cli import __version__
 from mtp_cli.artifacts.atomic import MANIFEST_NAME, atomic_write_json
 from mtp_cli.artifacts.errors import MtpError
-from mtp_cli.artifacts.names import LOCK_NAME
+from mtp_cli.artifacts.folder_lock import LOCK_NAME
 
 # The format version each artifact kind is written with; readers refuse newer ones.
 FORMAT_VERSIONS: dict[str, int] = {

@@ -9,7 +9,6 @@ SIDECAR_SUFFIX = ".manifest.json"  # a single-file output's manifest lies beside
 METRICS_NAME = "metrics.jsonl"  # a training run's log (mtp train), read by mtp report
 SAMPLES_NAME = "samples.jsonl"  # the samples file inside a folder given to mtp eval or mtp report
 EVAL_SUMMARY_NAME = "summary.json"  # mtp eval's pass@k summary, read by mtp report and the pipeline
-LOCK_NAME = ".mtp-lock"  # held (flock) by the one process writing into a folder: artifacts/folder_lock.py
 
 
 def sidecar_path(path: str | Path) -> Path:

@@ -47,7 +47,7 @@ def pass_at_k(
     ),
     workers: int = typer.Option(0, help="Programs run at once (0: one per core)."),
     timeout: Optional[float] = typer.Option(
-        None, help="CPU seconds per program; wall clock is limited to twice that. [default: humaneval 3, mbpp 10]"
+        None, help="CPU seconds per program, all its processes together; one idle (sleeping, blocked) for twice that is stopped. [default: humaneval 3, mbpp 10]"
     ),
     memory_mb: int = typer.Option(2048, help="Address-space limit per program, MiB."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder. [default: beside the samples, NAME.eval-DATASET]"),

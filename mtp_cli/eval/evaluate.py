@@ -30,11 +30,12 @@ from mtp_cli.artifacts import (
     sha256_file,
     write_manifest,
 )
+from mtp_cli.artifacts.folder_lock import LOCK_NAME, acquire_folder_lock
 from mtp_cli.eval.passk import pass_at_k
 from mtp_cli.eval.runner import run_programs
 from mtp_cli.eval.samples import Sample, read_samples, reference_samples, samples_path
 from mtp_cli.eval.sandbox import RunResult, SandboxConfig
-from mtp_cli.problems import build_program, dataset_info, load_problems
+from mtp_cli.problems import dataset_info, load_problems, program_parts
 
 RESULTS, PARTIAL, SUMMARY = "results.jsonl", "results.partial.jsonl", EVAL_SUMMARY_NAME
 
@@ -128,7 +129,7 @@ def _prepare_folder(cfg: EvalConfig, settings: dict) -> list[dict]:
     if out.exists() and not out.is_dir():
         raise MtpError(f"--out {out} exists and is a file", "choose a folder path")
     ours = out.exists() and (is_mtp_artifact(out) or (out / PARTIAL).exists())
-    if out.exists() and any(out.iterdir()) and not ours:
+    if out.exists() and any(p.name != LOCK_NAME for p in out.iterdir()) and not ours:
         raise MtpError(f"--out {out} exists, is not empty and is not an mtp evaluation", "choose another folder")
     if not ours:
         return []
@@ -200,6 +201,13 @@ def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
     started = time.time()
     problems = load_problems(cfg.dataset)
     samples = _load_samples(cfg, problems)
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise MtpError(f"--out {cfg.out} exists and is a file", "choose a folder path")
+    with acquire_folder_lock(cfg.out, "mtp eval"):
+        return _evaluate_locked(cfg, problems, samples, started, progress)
+
+
+def _evaluate_locked(cfg: EvalConfig, problems: dict, samples: list[Sample], started: float, progress: ProgressSink) -> dict:
     settings = _settings(cfg)
     earlier = _prepare_folder(cfg, settings)
     wanted = {(s.task_id, s.index, completion_hash(s.completion)): s for s in samples}
@@ -217,7 +225,7 @@ def evaluate(cfg: EvalConfig, progress: ProgressSink = NullProgress()) -> dict:
             partial.write(json.dumps(row) + "\n")
             partial.flush()
 
-        jobs = [((s.task_id, s.index, completion_hash(s.completion)), build_program(problems[s.task_id], s.completion)) for s in todo]
+        jobs = [((s.task_id, s.index, completion_hash(s.completion)), program_parts(problems[s.task_id], s.completion)) for s in todo]
         run = run_programs(jobs, sandbox_config(cfg), on_result, cfg.workers, progress)
 
     order = {task: i for i, task in enumerate(problems)}

@@ -10,7 +10,7 @@ from typing import Callable, Hashable, Sequence
 from mtp_cli.artifacts import NullProgress, ProgressSink, default_workers
 from mtp_cli.eval.sandbox import Launcher, RunResult, SandboxConfig
 
-Job = tuple[Hashable, str]  # (key, program)
+Job = tuple[Hashable, tuple[str, str]]  # (key, (solution, tests))
 _DONE = object()
 
 
@@ -23,10 +23,10 @@ def _work(jobs: "queue.Queue[Job]", results: queue.Queue, config: SandboxConfig,
         facts.append(launcher.isolation)
         while not stop.is_set():
             try:
-                key, program = jobs.get_nowait()
+                key, (solution, tests) = jobs.get_nowait()
             except queue.Empty:
                 break
-            results.put((key, launcher.run(program)))
+            results.put((key, launcher.run(solution, tests)))
     except BaseException as e:  # a harness fault: hand it to the main thread
         results.put((_DONE, e))
     finally:

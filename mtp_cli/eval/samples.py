@@ -25,6 +25,20 @@ def _bad(path: Path, line: int, what: str, hint: str | None = None) -> MtpError:
     return MtpError(f"{path}:{line}: {what}", hint)
 
 
+def _check_encodable(path: Path, line_no: int, row: dict) -> None:
+    """JSON may escape a lone surrogate (\\ud800), which is no character: no program can hold it."""
+    for field in ("task_id", "completion"):
+        value = row[field]
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise _bad(
+                    path, line_no, f"'{field}' holds a lone surrogate (\\u{ord(value[e.start]):04x} at character {e.start})",
+                    "escaped surrogates must come in high-low pairs (e.g. \\ud83d\\ude00); fix or drop that line",
+                ) from None
+
+
 def _parse_line(path: Path, line_no: int, text: str, dataset: str, problems: dict[str, Problem]) -> tuple[str, str]:
     try:
         row = json.loads(text)
@@ -37,6 +51,7 @@ def _parse_line(path: Path, line_no: int, text: str, dataset: str, problems: dic
             raise _bad(path, line_no, f"missing field '{field}'", "each line needs task_id and completion")
     if not isinstance(row["completion"], str):
         raise _bad(path, line_no, f"'completion' must be a string, not {type(row['completion']).__name__}")
+    _check_encodable(path, line_no, row)
     task_id = normalize_task_id(dataset, row["task_id"])
     if task_id not in problems:
         first, last = next(iter(problems)), list(problems)[-1]

@@ -1,8 +1,8 @@
 """The harness side of the sandbox: start a launcher process, send it programs, guard it.
 
 The launcher (`_launcher.py`, standard library only) does the isolation work; see its docstring.
-This side adds the wall-clock guard: a launcher that does not answer within the program's wall-clock
-limit plus a grace period is killed with everything it started, and a fresh one replaces it, so the
+This side adds the last guard: a launcher that does not answer within the program's wall-clock cap
+plus a grace period is killed with everything it started, and a fresh one replaces it, so the
 harness never hangs whatever a program does.
 """
 
@@ -14,13 +14,12 @@ import select
 import signal
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mtp_cli.eval._launcher import kill_uid  # standard library only, so the launcher can run it too
+from mtp_cli.eval._launcher import WALL_CAP_FACTOR, kill_uid  # standard library only, so the launcher runs it
 
 LAUNCHER = Path(__file__).with_name("_launcher.py")
 GUARD_SECONDS = 10.0  # beyond the program timeout, for the launcher's own kill/reap/cleanup
@@ -29,8 +28,8 @@ START_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    timeout: float = 3.0  # CPU seconds per program (RLIMIT_CPU, rounded up to whole seconds)
-    wall_factor: float = 2.0  # wall-clock limit = wall_factor x timeout (sleeping or blocked programs)
+    timeout: float = 3.0  # CPU seconds per program (RLIMIT_CPU, rounded up to whole seconds): decides
+    wall_factor: float = 2.0  # a program idle (neither running nor waiting for a CPU) this x timeout is stopped
     memory_mb: int = 2048  # address space
     max_processes: int = 64  # RLIMIT_NPROC of the sandbox uid (threads count too)
     max_file_mb: int = 16  # RLIMIT_FSIZE: any file, stdout/stderr included
@@ -38,7 +37,7 @@ class SandboxConfig:
     stack_mb: int = 64  # clamped to the hard limit
     tmpfs_mb: int = 512  # size of the private /tmp
     isolate_network: bool = True  # network namespace when permitted, else sockets disabled
-    private_tmp: bool = True  # mount namespace with a private tmpfs /tmp (needs root)
+    private_root: bool = True  # launcher pid namespace; minimal root; mount, IPC namespaces and tmpfs per program
     drop_privileges: bool = True  # as root, run programs as an unprivileged uid
 
 
@@ -51,12 +50,6 @@ class RunResult:
     @property
     def passed(self) -> bool:
         return self.outcome == "passed"
-
-
-def _site_paths() -> list[str]:
-    """Where installed packages live, so programs can import numpy etc. without site.py running."""
-    paths = sysconfig.get_paths()
-    return list(dict.fromkeys([paths["purelib"], paths["platlib"]]))
 
 
 def _launcher_env() -> dict[str, str]:
@@ -92,7 +85,7 @@ class Launcher:
         self.close()
 
     def start(self) -> None:
-        settings = {**asdict(self.config), "site_paths": _site_paths(), "temp_dir": tempfile.gettempdir()}
+        settings = {**asdict(self.config), "temp_dir": tempfile.gettempdir()}
         self.proc = subprocess.Popen(
             [sys.executable, "-S", "-s", str(LAUNCHER), json.dumps(settings)],
             stdin=subprocess.PIPE,
@@ -131,18 +124,19 @@ class Launcher:
         except ValueError:
             return None
 
-    def run(self, program: str, timeout: float | None = None) -> RunResult:
+    def run(self, program: str, tests: str = "", timeout: float | None = None) -> RunResult:
+        """Run `program`, then `tests` (compiled apart, after trace hooks and builtins are reset)."""
         timeout = self.config.timeout if timeout is None else timeout
         if self.proc is None:
             self.start()
         self._next_id += 1
-        request = json.dumps({"id": self._next_id, "program": program, "timeout": timeout}) + "\n"
+        request = json.dumps({"id": self._next_id, "program": program, "tests": tests, "timeout": timeout}) + "\n"
         started = time.monotonic()
         outcome = "timed out"
         try:
             self.proc.stdin.write(request.encode())
             self.proc.stdin.flush()
-            reply = self._read_line(timeout * self.config.wall_factor + GUARD_SECONDS)
+            reply = self._read_line(timeout * max(WALL_CAP_FACTOR, self.config.wall_factor) + GUARD_SECONDS)
         except (OSError, EOFError):
             reply, outcome = None, "crashed: sandbox launcher died"
         if reply is None or reply.get("id") != self._next_id:
@@ -187,7 +181,7 @@ class Launcher:
                 pass
 
 
-def run_program(program: str, config: SandboxConfig = SandboxConfig()) -> RunResult:
+def run_program(program: str, config: SandboxConfig = SandboxConfig(), tests: str = "") -> RunResult:
     """Run one program in a fresh launcher (tests and one-offs; batches use `run_programs`)."""
     with Launcher(config) as launcher:
-        return launcher.run(program)
+        return launcher.run(program, tests)

@@ -37,6 +37,12 @@ def clean_completion(problem: Problem, completion: str) -> str:
     return completion
 
 
+def program_parts(problem: Problem, completion: str) -> tuple[str, str]:
+    """The test program for one completion as (code, the dataset's tests): the sandbox compiles and
+    runs them apart, so nothing in the code can swallow or skip the tests."""
+    return problem.code_prefix + clean_completion(problem, completion) + "\n", problem.test + "\n"
+
+
 def build_program(problem: Problem, completion: str) -> str:
     """The whole test program for one completion: code, then the dataset's tests."""
-    return problem.code_prefix + clean_completion(problem, completion) + "\n" + problem.test + "\n"
+    return "".join(program_parts(problem, completion))

@@ -40,6 +40,9 @@ def he_samples(tasks: range, right: int, wrong: int) -> list[dict]:
         (['{"task_id": "HumanEval/999", "completion": "x"}'], "samples.jsonl:1: task_id 'HumanEval/999' is not a humaneval problem"),
         (['{"task_id": "HumanEval/1", "completion": 7}'], "samples.jsonl:1: 'completion' must be a string"),
         (['["HumanEval/1", "x"]'], "samples.jsonl:1: a sample must be a JSON object"),
+        # valid JSON, but no text: a lone surrogate cannot be encoded into a program
+        (['{"task_id": "HumanEval/0", "completion": "x"}', '{"task_id": "HumanEval/0", "completion": "    return \\ud800\\n"}'],
+         "samples.jsonl:2: 'completion' holds a lone surrogate (\\ud800 at character 11)"),
         ([""], "holds no samples"),
     ],
 )
@@ -183,3 +186,24 @@ def test_default_out_is_beside_the_samples(tmp_path):
     (artifact / "manifest.json").write_text(json.dumps({"tool": "mtp", "kind": "samples"}))
     assert default_out(artifact / "samples.jsonl", "humaneval") == tmp_path / "samples-run.eval-humaneval"
     assert default_out(artifact, "humaneval") == tmp_path / "samples-run.eval-humaneval"
+
+
+def test_a_second_eval_on_the_same_out_is_refused_naming_the_holder(tmp_path, capsys):
+    samples = write_jsonl(tmp_path / "s.jsonl", he_samples(range(1), 1, 0))
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom mtp_cli.artifacts.folder_lock import acquire_folder_lock\n"
+         f"with acquire_folder_lock({str(out)!r}, 'mtp eval'):\n    print('held', flush=True)\n    time.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(["eval", "pass@k", str(samples), "--dataset", "humaneval", "--out", str(out)]) == 2
+        err = " ".join(capsys.readouterr().err.split())
+        assert f"{out} is in use by mtp eval (pid {holder.pid}); wait for it or use another --out" in err
+    finally:
+        holder.kill()
+        holder.wait()
+    # The kernel dropped the lock with its holder: the next run goes ahead and leaves no lock file.
+    assert main(["eval", "pass@k", str(samples), "--dataset", "humaneval", "--out", str(out), "--k", "1"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "results.jsonl", "summary.json"]

@@ -8,13 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
-from eval_helpers import HOSTILE, needs_root, processes_of
+from eval_helpers import HOSTILE, SPAWN_DAEMON, processes_of
 from mtp_cli.eval import Launcher, SandboxConfig, run_program
+from mtp_cli.eval._launcher import WALL_CAP_FACTOR
 
 EARLY = "failed: exited before the tests finished"
 
@@ -48,13 +48,31 @@ def test_hostile_program_fails_or_times_out(launcher, name):
     result = launcher.run(program)
     assert result.outcome.startswith(expected), result.outcome  # str.startswith takes a tuple too
     assert not result.passed
-    assert time.monotonic() - started < HOSTILE.timeout + 3
+    assert time.monotonic() - started < HOSTILE.timeout * WALL_CAP_FACTOR + 3  # whatever the load
+
+
+def test_a_program_cannot_signal_the_launcher_or_the_next_program(launcher):
+    restarts = launcher.restarts
+    attack = (
+        "import os, signal\n"
+        "for pid in range(1, os.getpid() + 50):\n"
+        "    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGSTOP, signal.SIGKILL):\n"
+        "        if pid != os.getpid():\n"
+        "            try:\n"
+        "                os.kill(pid, sig)\n"
+        "            except OSError:\n"
+        "                pass\n"
+    )
+    assert launcher.run(attack).outcome == "passed"
+    assert launcher.run("import signal\nassert signal.getsignal(signal.SIGINT) is signal.default_int_handler\n").outcome == "passed"
+    assert launcher.restarts == restarts
 
 
 def test_passing_and_failing_programs(launcher):
     assert launcher.run("def f(x):\n    return x + 1\nassert f(1) == 2\n").outcome == "passed"
     assert launcher.run("assert 1 == 2, 'one is not two'\n").outcome == "failed: AssertionError: one is not two"
-    assert launcher.run("import numpy as np\nassert np.arange(4).sum() == 6\n").outcome == "passed"
+    # Only the standard library: no site-packages of the harness.
+    assert launcher.run("import numpy\n").outcome == "failed: ModuleNotFoundError: No module named 'numpy'"
     # tests that finish, then exit normally or via sys.exit(0) at the very end, pass
     assert launcher.run("assert True\nimport sys\nsys.stdout.write('done')\n").outcome == "passed"
 
@@ -89,39 +107,27 @@ def test_environment_is_minimal(launcher, monkeypatch):
         assert fresh.run(program).outcome == "passed"
 
 
-@needs_root
-def test_fork_bomb_is_contained(launcher):
+def test_fork_bomb_is_contained(isolated):
+    launcher = isolated
     bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     started = time.monotonic()
     result = launcher.run(bomb)
     assert result.outcome in ("timed out", "failed: BlockingIOError: [Errno 11] Resource temporarily unavailable")
-    assert time.monotonic() - started < HOSTILE.timeout + 5
+    assert time.monotonic() - started < HOSTILE.timeout * WALL_CAP_FACTOR + 3
     assert processes_of(launcher.sandbox_uid) == []
     assert launcher.run("assert 1 + 1 == 2\n").outcome == "passed"  # the launcher survived
 
 
-@needs_root
-def test_daemon_child_is_killed_and_fails_the_sample(launcher, tmp_path):
-    program = textwrap.dedent(
-        """
-        import os, time
-        if os.fork() == 0:
-            os.setsid()
-            if os.fork() == 0:
-                while True:
-                    time.sleep(0.05)
-            os._exit(0)
-        time.sleep(0.2)
-        assert True  # the tests "pass", but a process is left running
-        """
-    )
+def test_daemon_child_is_killed_and_fails_the_sample(isolated):
+    launcher = isolated
+    program = SPAWN_DAEMON + 'time.sleep(0.2)\nassert True  # the tests "pass", but a process is left running\n'
     result = launcher.run(program)
     assert result.outcome.startswith("failed: left 1 process"), result.outcome
     assert processes_of(launcher.sandbox_uid) == []
 
 
-@needs_root
-def test_nothing_outside_the_program_folder_changes(launcher, tmp_path):
+def test_nothing_outside_the_program_folder_changes(isolated, tmp_path):
+    launcher = isolated
     shared = tmp_path / "world-writable"  # in the host's /tmp
     shared.mkdir()
     shared.chmod(0o777)
@@ -151,7 +157,7 @@ def test_folder_is_fresh_and_removed(launcher):
 
 
 def test_without_namespaces_or_uid_the_socket_module_is_disabled():
-    config = SandboxConfig(timeout=1.0, memory_mb=512, isolate_network=False, private_tmp=False, drop_privileges=False)
+    config = SandboxConfig(timeout=1.0, memory_mb=512, isolate_network=False, private_root=False, drop_privileges=False)
     with Launcher(config) as plain:
         assert plain.isolation["network"] == "socket module disabled"
         outcome = plain.run("import socket\nsocket.socket()\n").outcome
@@ -169,10 +175,10 @@ def test_wall_clock_guard_replaces_a_stuck_launcher(monkeypatch):
 
     monkeypatch.setattr(sandbox, "GUARD_SECONDS", 0.5)
     with Launcher(HOSTILE) as stuck:
-        os.kill(stuck.proc.pid, signal.SIGSTOP)  # the launcher itself stops answering
+        os.killpg(stuck.proc.pid, signal.SIGSTOP)  # the launcher itself stops answering
         started = time.monotonic()
         assert stuck.run("assert True\n").outcome == "timed out"
-        assert time.monotonic() - started < HOSTILE.timeout + 3
+        assert time.monotonic() - started < HOSTILE.timeout * WALL_CAP_FACTOR + 3
         assert stuck.restarts == 1
         assert stuck.run("assert True\n").outcome == "passed"  # a fresh launcher took over
 
@@ -185,12 +191,10 @@ def test_a_dead_launcher_is_reported_and_replaced():
 
 
 def test_timeout_counts_cpu_seconds_and_wall_clock_backs_it_up():
-    # 1 CPU second; 4 s of wall clock for a program that sleeps.
+    # 1 CPU second; 4 s idle for a program that sleeps.
     with Launcher(SandboxConfig(timeout=1.0, wall_factor=4.0)) as cpu_limited:
-        started = time.monotonic()
         busy = cpu_limited.run("while True:\n    pass\n")
-        assert busy.outcome == "timed out" and 0.9 < busy.cpu_seconds < 2.5
-        assert time.monotonic() - started < 3.5  # stopped by the CPU limit, before the wall clock
+        assert busy.outcome == "timed out" and 0.9 < busy.cpu_seconds < 2.5  # stopped by the CPU limit
         sleeper = cpu_limited.run("import time\ntime.sleep(1.5)\nassert True\n")
         assert sleeper.outcome == "passed" and sleeper.seconds >= 1.5 and sleeper.cpu_seconds < 0.5
         ignores = cpu_limited.run("import signal\nsignal.signal(signal.SIGXCPU, signal.SIG_IGN)\nwhile True:\n    pass\n")

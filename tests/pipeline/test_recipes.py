@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,14 @@ def test_compare_heads_trains_one_and_four_heads_at_equal_tokens(tmp_path):
 def test_polynomials_heads_compares_head_types_and_windows_at_one_size(tmp_path):
     spec = build_pipeline(load_recipe_file(PIPELINES / "polynomials-heads.yaml"), tmp_path)
     shapes = {(run.heads, run.model_overrides.get("head_type", "transformer"), run.model_overrides.get("window_size", 0)) for run in spec.runs.values()}
-    assert shapes == {(1, "transformer", 0), (4, "transformer", 0), (4, "causal", 0), (4, "anticausal", 0), (1, "transformer", 4), (1, "transformer", 8), (1, "transformer", 16)}
-    assert len({(run.model_overrides["dim"], run.model_overrides["n_layers"], run.steps, run.seed) for run in spec.runs.values()}) == 1
+    assert shapes == {(1, "transformer", 0), (4, "causal", 0), (4, "anticausal", 0), (1, "transformer", 4), (1, "transformer", 8), (1, "transformer", 16)}
+    # The parallel n=4 run it compares with is polynomials.yaml's n4-seed0: the same data, model and steps.
+    reference = build_pipeline(load_recipe_file(PIPELINES / "polynomials.yaml"), tmp_path / "reference")
+    def settings(spec, run):
+        config = spec.runs[run]
+        return (config.model_overrides["dim"], config.model_overrides["n_layers"], config.steps, config.seed, config.batch_tokens, config.lr)
+    assert {settings(spec, run) for run in spec.runs} == {settings(reference, "n4-seed0")}
+    assert spec.synth.settings == replace(reference.synth.settings, out=spec.synth.settings.out)
 
 
 def test_paper_recipe_is_the_published_7b_shape(tmp_path):

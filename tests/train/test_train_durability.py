@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from mtp_cli.artifacts import MtpError, acquire_folder_lock
+from mtp_cli.artifacts import LOCK_NAME, MtpError, acquire_folder_lock
 from mtp_cli.artifacts.disk_space import DiskFull
 from mtp_cli.cli import main
 from mtp_cli.train import NullObserver, train
@@ -41,7 +41,7 @@ def assert_losses_equal_uninterrupted(run: Path, reference: Path) -> None:
 
 
 def hidden_leftovers(run: Path) -> list[str]:
-    return [p.name for folder in (run, run / "checkpoints") for p in folder.iterdir() if p.name.startswith(".") and p.name != ".mtp-lock"]
+    return [p.name for folder in (run, run / "checkpoints") for p in folder.iterdir() if p.name.startswith(".") and p.name != LOCK_NAME]
 
 
 class Notices(NullObserver):
