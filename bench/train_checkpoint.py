@@ -5,17 +5,19 @@
     python bench/train.py --checkpoint --device cuda --processes 1 --presets base --rows 8 --seq-len 1024
 
 Every mode runs in a fresh `torchrun --nproc-per-node N` job training an FSDP2-sharded model with the
-trainer's own step and checkpointer (mtp_cli.train.checkpoint_writer), modes interleaved:
+trainer's memory-efficient backward, AdamW and checkpointer (mtp_cli.train.checkpoint_writer),
+modes interleaved:
 
     full     what mtp did before sharded checkpoints: the whole weights and optimizer state gathered
              on rank 0 (torch.distributed.checkpoint's full state dicts), written there alone
     sharded  every rank writes its own shards through DCP
     async    sharded, written by a background thread while training goes on
 
-Per mode: the save time (until the checkpoint is complete), rank 0's peak host memory during the save
-over what it held just before (resident set sampled every 2 ms), and the step-time cost: the extra
-time of `--steps` steps that start with a save, over the same steps without one (medians of the step
-times; for async the training loop blocks only for the copy to CPU memory, the rest overlaps).
+Per mode, two measurements: (1) a save, then waiting for it to complete: the save time, and rank 0's
+peak host memory during it over what it held just before (resident set sampled every 2 ms); (2) a
+save followed by `--steps` steps: how long the training loop stood still for the save ("loop
+blocked": the whole save when synchronous, the copy to CPU memory when async), and the extra time of
+those steps over the median step without a save (the background writing competes for the cores).
 """
 
 from __future__ import annotations

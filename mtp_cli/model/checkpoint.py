@@ -28,15 +28,6 @@ LATEST_NAME = "latest"
 TIED_NAME = "output.weight"
 
 
-def model_tensors(model: MtpTransformer, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-    """`state` (default: the model's state dict) as contiguous CPU tensors, a tied unembedding once."""
-    state = model.state_dict() if state is None else state
-    tensors = {name: t.detach().to("cpu").contiguous() for name, t in state.items()}
-    if model.config.tie_embeddings:
-        tensors.pop(TIED_NAME)
-    return tensors
-
-
 def load_tensors(model: MtpTransformer, tensors: dict[str, torch.Tensor]) -> None:
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if model.config.tie_embeddings:
