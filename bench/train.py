@@ -3,6 +3,8 @@
     python bench/train.py                       # CPU: small preset, 32k vocabulary
     python bench/train.py --bf16                # CPU under bf16 autocast, as training on CUDA runs
     python bench/train.py --device cuda --rows 8 --seq-len 2048
+    python bench/train.py --checkpoint          # checkpoint cost: full vs sharded vs async (train_checkpoint.py)
+    python bench/train.py --data-path           # batches prepared ahead vs at step start (train_data_path.py)
 
 Every configuration runs in a fresh process, so peak memory is that configuration's alone: on CPU
 the process's peak resident set (getrusage ru_maxrss), on CUDA torch.cuda.max_memory_allocated. The
@@ -34,6 +36,13 @@ CONFIGS = [(1, "efficient"), (1, "naive"), (4, "efficient"), (4, "naive")]
 def rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * resource.getpagesize()
+
+
+def write_results(path: str | None, args: argparse.Namespace, results) -> None:
+    """--json: the arguments and results, for BENCHMARKS.md."""
+    if path:
+        with open(path, "w") as f:
+            json.dump({"args": vars(args), "results": results}, f, indent=2)
 
 
 def worker(args: argparse.Namespace) -> dict:
@@ -313,12 +322,20 @@ def gpu_report(args: argparse.Namespace, results: list[dict]) -> None:
 def gpu_main(args: argparse.Namespace) -> None:
     results = [run_gpu_config(args, heads, fsdp) for heads, fsdp in GPU_CONFIGS]
     gpu_report(args, results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=2)
+    write_results(args.json, args, results)
 
 
 def main() -> None:
+    if "--checkpoint" in sys.argv:  # checkpoint cost under torchrun: its own module (bench/train_checkpoint.py)
+        import train_checkpoint
+
+        train_checkpoint.main()
+        return
+    if "--data-path" in sys.argv:  # does the host sit between steps: bench/train_data_path.py
+        import train_data_path
+
+        train_data_path.main()
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--preset", default="small")
@@ -355,9 +372,7 @@ def main() -> None:
         return
     results = run_rounds(args)
     report(args, results)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"args": vars(args), "results": results}, f, indent=2)
+    write_results(args.json, args, results)
 
 
 if __name__ == "__main__":

@@ -43,3 +43,28 @@ def tokenized_bpe(tmp_path_factory, corpus_dirs) -> Path:
         TokenizeConfig(out=out, sources=corpus_dirs, tokenizer="bpe", vocab_size=512, seq_len=128, val_fraction=0.1, workers=1)
     )
     return out
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A factory of small tmpfs mounts (`small_tmpfs("8m")`), for disk-full tests; unmounted after the
+    test. Mounting needs root (CI runs as root); elsewhere the test is skipped, saying why."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("disk-full tests mount a small tmpfs, which needs root")
+    mounted: list[Path] = []
+
+    def mount(size: str) -> Path:
+        folder = tmp_path / f"tmpfs-{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], check=False)

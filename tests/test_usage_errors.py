@@ -153,7 +153,7 @@ def test_each_option_is_its_config_fields_declaration(path):
                "pass@k": [EvalConfig, SandboxConfig], "exact": [ExactConfig]}[path[-1]]
     declared = {f.name: spec for cls in classes for f, spec in declared_fields(cls)}
     params = {p.name: p for p in _command(path).params if p.name != "help"}
-    extras = {"train": {"log_every", "resume"}, "exact": set()}.get(path[-1], {"log_every"})
+    extras = {"train": {"log_every", "resume", "resume_auto"}, "exact": set()}.get(path[-1], {"log_every"})
     assert set(params) == set(declared) | extras
     for name, spec in declared.items():
         assert params[name].help.startswith(spec.help), name

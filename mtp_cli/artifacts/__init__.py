@@ -17,6 +17,7 @@ from mtp_cli.artifacts.names import (
     sidecar_path,
 )
 from mtp_cli.artifacts.errors import MtpError
+from mtp_cli.artifacts.folder_lock import LOCK_NAME, acquire_folder_lock
 from mtp_cli.artifacts.machine import default_workers
 from mtp_cli.artifacts.progress import NullProgress, ProgressSink
 from mtp_cli.artifacts.hashing import sha256_bytes, sha256_file, sha256_in_background
@@ -31,6 +32,7 @@ from mtp_cli.artifacts.manifest import (
 
 __all__ = [
     "EVAL_SUMMARY_NAME",
+    "LOCK_NAME",
     "MANIFEST_NAME",
     "METRICS_NAME",
     "SAMPLES_NAME",
@@ -40,6 +42,7 @@ __all__ = [
     "default_workers",
     "NullProgress",
     "ProgressSink",
+    "acquire_folder_lock",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",

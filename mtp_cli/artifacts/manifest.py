@@ -15,6 +15,7 @@ from typing import Any
 from mtp_cli import __version__
 from mtp_cli.artifacts.atomic import MANIFEST_NAME, atomic_write_json
 from mtp_cli.artifacts.errors import MtpError
+from mtp_cli.artifacts.folder_lock import LOCK_NAME
 
 # The format version each artifact kind is written with; readers refuse newer ones.
 FORMAT_VERSIONS: dict[str, int] = {
@@ -108,7 +109,7 @@ def _foreign_model(folder: Path) -> str | None:
 
 def missing_manifest_error(folder: Path, kind: str | None) -> MtpError:
     """The error for a folder without manifest.json: empty, cut short by mtp, another tool's model, or foreign."""
-    entries = {entry.name for entry in folder.iterdir()}
+    entries = {entry.name for entry in folder.iterdir()} - {LOCK_NAME}
     maker = MAKERS.get(kind or "", "the mtp command that writes it (mtp tokenize, train, generate, eval pass@k)")
     if not entries:
         return MtpError(f"{folder} is empty, not an mtp artifact", f"make one with: {maker}")

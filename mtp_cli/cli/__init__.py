@@ -71,7 +71,7 @@ def _interrupted() -> int:
 
 def main(argv: list[str] | None = None) -> int:
     command = metavars_only(typer.main.get_command(app))
-    args = sys.argv[1:] if argv is None else list(argv)
+    args = train.spell_resume_auto(sys.argv[1:] if argv is None else list(argv))
     try:
         with command.make_context("mtp", args) as ctx:
             result = command.invoke(ctx)

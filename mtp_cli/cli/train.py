@@ -20,15 +20,19 @@ from mtp_cli.cli.declared import build_command, extra
 from mtp_cli.model.config import ModelConfig
 from mtp_cli.train.config import TrainConfig
 
+RESUME_AUTO = "--resume-auto"  # what `--resume auto` is parsed as (a flag cannot take a value on every typer)
 
-def run_train(given: dict[str, dict[str, Any]], resume: Optional[bool], log_every: float) -> int:
+
+def run_train(given: dict[str, dict[str, Any]], resume: Optional[bool], resume_auto: bool, log_every: float) -> int:
     from mtp_cli.train import train as run_training
-    from mtp_cli.train.run_folder import config_for_resume
+    from mtp_cli.train.run_folder import config_for_resume, holds_run
 
     options = dict(given["config"])
     if given["model"]:  # the model options join --set's overrides
         options["model_overrides"] = {**options.get("model_overrides", {}), **given["model"]}
     out = options["out"]
+    if resume_auto:
+        resume = holds_run(out)
     config = config_for_resume(out, options) if resume else TrainConfig(**options)
     main_process = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks stay quiet
     with TrainDisplay(log_every) if main_process else contextlib.nullcontext() as display:
@@ -55,12 +59,28 @@ train = build_command(
     [
         extra("resume", Optional[bool], typer.Option(
             None, "--resume/--no-resume", show_default=False,
-            help="Continue the run in --out from its latest checkpoint; options given now replace the stored ones that "
-            "only change how it runs (--no-fsdp, --device, --micro-batch, ...).  [default: no-resume]",
+            help="Continue the run in --out from its newest complete checkpoint; `--resume auto` starts a new run when "
+            "--out holds none (torchrun restarts). Options given now replace the stored ones that only change how it "
+            "runs (--no-fsdp, --device, --micro-batch, ...).  [default: no-resume]",
         )),
+        extra("resume_auto", bool, typer.Option(False, RESUME_AUTO, hidden=True)),
         log_every_option(),
     ],
 )
+
+
+def spell_resume_auto(args: list[str]) -> list[str]:
+    """`mtp train ... --resume auto` as the hidden flag the parser knows."""
+    if not args or args[0] != "train":
+        return args
+    spelled = list(args)
+    for i in range(len(spelled) - 1):
+        if spelled[i] == "--resume" and spelled[i + 1] == "auto":
+            spelled[i : i + 2] = [RESUME_AUTO]
+            break
+    return spelled
+
+
 
 
 def _losses(values: list[float]) -> str:
@@ -147,6 +167,9 @@ class TrainDisplay:
 
     def on_checkpoint(self, step: int, folder: Path) -> None:
         pass
+
+    def on_notice(self, message: str) -> None:
+        err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
 def summary_table(result, out: Path) -> Table:

@@ -10,7 +10,7 @@ import torch
 from safetensors import SafetensorError
 from tokenizers import Tokenizer
 
-from mtp_cli.artifacts import MtpError, NullProgress, ProgressSink, build_manifest, sha256_file
+from mtp_cli.artifacts import MtpError, NullProgress, ProgressSink, build_manifest
 from mtp_cli.generate.config import GenerateConfig
 from mtp_cli.generate.decode import decode_plain
 from mtp_cli.generate.output import GeneratedSample, check_output_file, totals, write_samples
@@ -19,7 +19,7 @@ from mtp_cli.generate.sampling import sample_seed
 from mtp_cli.generate.speculative import decode_speculative
 from mtp_cli.generate.stopping import StopChecker, cut_at_stop, token_bytes
 from mtp_cli.model import MtpTransformer, load_checkpoint, read_checkpoint_config
-from mtp_cli.model.checkpoint import WEIGHTS_NAME
+from mtp_cli.model.checkpoint import weights_sha256
 from mtp_cli.model.device import resolve_device
 from mtp_cli.model.threads import set_threads
 
@@ -52,7 +52,7 @@ def load_model(checkpoint, device: torch.device) -> LoadedModel:
         "kind": "checkpoint",
         "path": str(folder),
         "step": info.get("step"),
-        "sha256": sha256_file(folder / WEIGHTS_NAME),
+        "sha256": weights_sha256(folder),
         "n_future_tokens": config.n_future_tokens,
         "max_seq_len": config.max_seq_len,
         "tokenizer_sha256": info.get("tokenizer", {}).get("sha256"),

@@ -26,7 +26,8 @@ from mtp_cli.interop import hf_layout
 from mtp_cli.interop.heads_file import HEADS_CONFIG_NAME, HEADS_WEIGHTS_NAME, heads_document
 from mtp_cli.interop.tensors import PlannedTensor, TensorSource, write_safetensors
 from mtp_cli.model import ModelConfig, read_checkpoint_config
-from mtp_cli.model.checkpoint import TOKENIZER_NAME, WEIGHTS_NAME
+from mtp_cli.model.checkpoint import TIED_NAME, TOKENIZER_NAME, WEIGHTS_NAME, read_weights, weights_sha256
+from mtp_cli.model.sharded import is_sharded
 
 
 def plan_export(source: TensorSource, config: ModelConfig, extra_heads: bool) -> list[PlannedTensor]:
@@ -42,6 +43,13 @@ def plan_export(source: TensorSource, config: ModelConfig, extra_heads: bool) ->
     return planned
 
 
+def _sharded_source(folder: Path, config: ModelConfig) -> TensorSource:
+    tensors = read_weights(folder)
+    if config.tie_embeddings:
+        tensors.pop(TIED_NAME, None)  # stored once, as the embedding, like the single-file layout
+    return TensorSource.from_tensors(tensors)
+
+
 def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = False, progress: ProgressSink | None = None) -> dict[str, Any]:
     """Write the Hugging Face folder `out` from an mtp checkpoint (or run folder); return its manifest."""
     progress = progress or NullProgress()
@@ -52,7 +60,8 @@ def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = Fals
     if config.head_type == "anticausal":
         raise MtpError("this model's head 1 reads its anticausal extra heads, which a Hugging Face model cannot express", "export a model with transformer, linear or causal heads")
     weights = folder / WEIGHTS_NAME
-    source = TensorSource.from_safetensors([weights])
+    sharded = is_sharded(folder)  # consolidated on the fly, in memory
+    source = _sharded_source(folder, config) if sharded else TensorSource.from_safetensors([weights])
     next_token = plan_export(source, config, extra_heads=False)
     heads = plan_export(source, config, extra_heads=True)
     tokenizer = info.get("tokenizer", {})
@@ -60,7 +69,7 @@ def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = Fals
     dtype = source.info("tok_embeddings.weight").dtype
 
     out = Path(out)
-    with staged_folder(out, overwrite) as stage, sha256_in_background([weights]) as weights_hash:
+    with staged_folder(out, overwrite) as stage, sha256_in_background([] if sharded else [weights]) as weights_hash:
         progress.phase("exporting", total=len(next_token) + len(heads), unit="tensors")
         write_safetensors(stage / "model.safetensors", next_token, on_tensor=lambda _: progress.advance(1))
         hf = hf_layout.hf_config(config, token_ids, dtype)
@@ -74,7 +83,8 @@ def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = Fals
         manifest = build_manifest(
             "export",
             arguments={"checkpoint": checkpoint, "out": out},
-            inputs=[{"kind": "checkpoint", "path": str(folder), "sha256": weights_hash.result()[0]["sha256"], "step": info.get("step")}],
+            inputs=[{"kind": "checkpoint", "path": str(folder), "step": info.get("step"),
+                     "sha256": weights_sha256(folder) if sharded else weights_hash.result()[0]["sha256"]}],
             model_type=hf["model_type"],
             n_future_tokens=config.n_future_tokens,
             files=sorted(p.name for p in stage.iterdir()),

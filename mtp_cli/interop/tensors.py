@@ -99,6 +99,14 @@ class TensorSource:
         return PlannedTensor(target, self._infos[name], make=lambda: convert(self.load(name)))
 
     @classmethod
+    def from_tensors(cls, tensors: dict[str, torch.Tensor]) -> "TensorSource":
+        """Tensors already in memory (a sharded checkpoint, consolidated)."""
+        source = cls()
+        for name, tensor in tensors.items():
+            source.add(name, TensorInfo(tuple(tensor.shape), tensor.dtype), lambda t=tensor: t)
+        return source
+
+    @classmethod
     def from_safetensors(cls, files: Iterable[Path]) -> "TensorSource":
         source = cls()
         for path in files:

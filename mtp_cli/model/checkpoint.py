@@ -19,9 +19,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text, read_manifest, sha256_bytes
+from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text, read_manifest, sha256_bytes, sha256_file
 from mtp_cli.artifacts.hf_tokenizer import write_tokenizer_config
+from mtp_cli.artifacts.integrity import files_problem, safetensors_header_problem
 from mtp_cli.model.config import ModelConfig
+from mtp_cli.model.sharded import SHARDED_STATE_NAME, is_sharded, read_sharded_weights
 from mtp_cli.model.transformer import MtpTransformer
 
 WEIGHTS_NAME = "model.safetensors"
@@ -30,15 +32,6 @@ OLD_CONFIG_NAME = "config.json"  # checkpoints written before mtp_config.json
 TOKENIZER_NAME = "tokenizer.json"
 LATEST_NAME = "latest"
 TIED_NAME = "output.weight"
-
-
-def model_tensors(model: MtpTransformer, state: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
-    """`state` (default: the model's state dict) as contiguous CPU tensors, a tied unembedding once."""
-    state = model.state_dict() if state is None else state
-    tensors = {name: t.detach().to("cpu").contiguous() for name, t in state.items()}
-    if model.config.tie_embeddings:
-        tensors.pop(TIED_NAME)
-    return tensors
 
 
 def load_tensors(model: MtpTransformer, tensors: dict[str, torch.Tensor]) -> None:
@@ -64,10 +57,23 @@ def write_model_files(
 
     `state` replaces the model's own state dict, e.g. the full weights gathered from sharded processes.
     """
-    save_file(model_tensors(model, state), str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+    write_weights(folder, model.config, model.state_dict() if state is None else state)
+    write_model_config(folder, model.config, tokenizer_json, tokenizer, **extra)
+
+
+def write_weights(folder: Path, config: ModelConfig, state: dict[str, torch.Tensor]) -> None:
+    """`model.safetensors`: `state` as contiguous CPU tensors, a tied unembedding once."""
+    tensors = {name: t.detach().to("cpu").contiguous() for name, t in state.items()}
+    if config.tie_embeddings:
+        tensors.pop(TIED_NAME)
+    save_file(tensors, str(folder / WEIGHTS_NAME), metadata={"format": "pt"})
+
+
+def write_model_config(folder: Path, config: ModelConfig, tokenizer_json: str, tokenizer: dict[str, Any], **extra: Any) -> None:
+    """Config and tokenizer: every checkpoint's files but the weights."""
     atomic_write_text(folder / TOKENIZER_NAME, tokenizer_json)
-    write_tokenizer_config(folder, tokenizer, model.config.max_seq_len)
-    atomic_write_json(folder / CONFIG_NAME, {"model": model.config.to_dict(), "tokenizer": tokenizer, **extra})
+    write_tokenizer_config(folder, tokenizer, config.max_seq_len)
+    atomic_write_json(folder / CONFIG_NAME, {"model": config.to_dict(), "tokenizer": tokenizer, **extra})
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
@@ -98,6 +104,52 @@ def read_checkpoint_config(path: str | Path) -> tuple[Path, dict[str, Any]]:
         raise MtpError(f"{config} is missing or not JSON", "the checkpoint is damaged") from None
 
 
+DAMAGED_HINT = "point at an earlier step folder; `mtp train --resume` skips damaged checkpoints"
+
+
+def first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity."""
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def check_model_files(folder: Path) -> None:
+    """Sizes against the manifest and the weights' safetensors header: a truncated or half-copied
+    checkpoint is refused before any weight is read. (`mtp train --resume` also checks sha256.)"""
+    entries = read_manifest(folder, "checkpoint").get("files")
+    problem = files_problem(folder, entries, hashes=False) if entries else None
+    if problem is None and not is_sharded(folder):
+        problem = safetensors_header_problem(folder / WEIGHTS_NAME)
+    if problem:
+        raise MtpError(f"{folder} is not a complete mtp checkpoint: {problem}", DAMAGED_HINT)
+
+
+def read_weights(folder: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The checkpoint's weights by name, checked: whole files and finite values. A sharded checkpoint
+    is consolidated on the fly."""
+    check_model_files(folder)
+    if is_sharded(folder):
+        tensors = {name: t.to(device) for name, t in read_sharded_weights(folder).items()}
+    else:
+        tensors = load_file(str(folder / WEIGHTS_NAME), device=str(device))
+    bad = first_non_finite(tensors)
+    if bad is not None:
+        raise MtpError(f"{folder} is damaged: its weight {bad} holds non-finite values (NaN or inf)", DAMAGED_HINT)
+    return tensors
+
+
+def weights_sha256(folder: Path) -> str:
+    """One hash of the weights, whatever the layout: the file's, or for a sharded checkpoint the hash of
+    its manifest's list of shard hashes."""
+    if not is_sharded(folder):
+        return sha256_file(folder / WEIGHTS_NAME)
+    entries = read_manifest(folder, "checkpoint").get("files", [])
+    listed = "".join(f"{e['path']} {e['sha256']}\n" for e in entries if e["path"].startswith(SHARDED_STATE_NAME + "/"))
+    return sha256_bytes(listed.encode())
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MtpTransformer, ModelConfig, str]:
     """(model in eval mode, its config, tokenizer.json text) from a checkpoint, run, or checkpoints folder."""
     folder, info = read_checkpoint_config(path)
@@ -107,7 +159,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if expected and sha256_bytes(tokenizer_json.encode("utf-8")) != expected:
         raise MtpError(f"{folder / TOKENIZER_NAME} does not match its {config_path(folder).name}", "the checkpoint is damaged")
     model = empty_model(config)
-    load_tensors(model, load_file(str(folder / WEIGHTS_NAME)))
+    load_tensors(model, read_weights(folder))
     return model.to(device).eval(), config, tokenizer_json
 
 

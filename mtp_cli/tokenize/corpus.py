@@ -24,6 +24,7 @@ from mtp_cli.artifacts import (
     staged_folder,
     write_manifest,
 )
+from mtp_cli.artifacts.disk_space import disk_full_as_error
 from mtp_cli.artifacts.hf_tokenizer import write_tokenizer_config
 from mtp_cli.tokenize import vocab
 from mtp_cli.tokenize.config import DECODE_POLICIES, TokenizeConfig
@@ -240,7 +241,10 @@ def tokenize_corpus(cfg: TokenizeConfig, progress: ProgressSink | None = None) -
     if spec.kind == "bytes":
         workers = 1  # encoding bytes is a copy: worker processes would cost more in transfer than they save
     settings = _read_settings(cfg)
-    with staged_folder(cfg.out, cfg.overwrite) as stage:
+    # At most one token per corpus byte, plus a line of files.jsonl per file: an upper bound.
+    needed = sum(s.bytes for s in sources) * spec.dtype.itemsize + 256 * sum(len(s.files) for s in sources) + len(spec.json)
+    hint = "free space on that filesystem, or choose another --out, then run the command again"
+    with staged_folder(cfg.out, cfg.overwrite) as stage, disk_full_as_error(Path(cfg.out), needed, hint, "up to"):
         (stage / "tokenizer.json").write_text(spec.json)
         write_tokenizer_config(stage, vocab.tokenizer_summary(spec))
         write_dataset_dict(stage, list(SPLITS))

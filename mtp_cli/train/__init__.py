@@ -11,6 +11,6 @@ from mtp_cli.artifacts.lazy import lazy_exports
 __getattr__, __all__ = lazy_exports(__name__, {
     "config": "TrainConfig",
     "observer": "NullObserver TrainObserver",
-    "run_folder": "config_for_resume",
+    "run_folder": "config_for_resume holds_run",
     "trainer": "NonFiniteLoss Trainer TrainResult train",
 })

@@ -1,14 +1,15 @@
-"""`RUN/checkpoints/step-NNNNNN/`: model files plus what resuming needs, written atomically.
+"""`RUN/checkpoints/step-NNNNNN/`: what a checkpoint holds, and loading it back to resume.
 
-Beside the model files (see mtp_cli.model.checkpoint) a step folder holds `trainer_state.json`
-(step, tokens seen, data position: readable) and `trainer.pt` (optimizer state and RNG states).
-Each folder is built under a temporary name and renamed into place, then `latest` is rewritten;
-only the newest `keep` folders stay.
+Two layouts, both keyed by parameter name, so a run resumes under any world size, with or without
+--fsdp (checkpoint_writer.py writes them):
 
-Whatever the number of processes or sharding, a checkpoint holds the full, unsharded state: the
-weights and the optimizer state keyed by parameter name (torch.distributed.checkpoint's full state
-dicts, gathered by every rank and written by rank 0), so a run resumes under any world size, with or
-without --fsdp.
+    full     (one process)   model.safetensors, trainer.pt (optimizer state and RNG states)
+    sharded  (torchrun)      state/ (torch.distributed.checkpoint: each rank's shards of the weights
+                             and optimizer state, resharded by DCP on load), trainer.pt (RNG states)
+
+Both add config.json, tokenizer.json, trainer_state.json (step, tokens seen, data position:
+readable) and manifest.json, which lists every file with its size and sha256 (checked by --resume,
+see resume_point.py).
 """
 
 from __future__ import annotations
@@ -20,20 +21,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions,
-    get_model_state_dict,
-    get_optimizer_state_dict,
-    set_optimizer_state_dict,
-)
+from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict, set_optimizer_state_dict
 
-from mtp_cli.artifacts import atomic_write_json, atomic_write_text, build_manifest, staged_folder, write_manifest
-from mtp_cli.model import MtpTransformer, write_model_files
-from mtp_cli.model.checkpoint import LATEST_NAME, WEIGHTS_NAME, load_tensors
-from mtp_cli.train.distributed import World, barrier
+from mtp_cli.artifacts import atomic_write_text
+from mtp_cli.model import MtpTransformer
+from mtp_cli.model.checkpoint import LATEST_NAME, load_tensors, read_weights
+from mtp_cli.model.sharded import is_sharded, load_sharded
 
 TRAINER_STATE_NAME = "trainer_state.json"
 TRAINER_TENSORS_NAME = "trainer.pt"
+CHECKPOINTS_NAME = "checkpoints"
+OPTIMIZER_KEY = "optimizer"  # beside mtp_cli.model.sharded.MODEL_KEY in a sharded checkpoint's state
+RESUME_HINT = "free space on that filesystem, then continue with --resume"
 
 
 @dataclass
@@ -62,35 +61,19 @@ def restore_rng(states: dict[str, Any]) -> None:
             torch.cuda.set_rng_state(state, index)
 
 
-FULL_STATE = StateDictOptions(full_state_dict=True, cpu_offload=True)  # gathered on rank 0, on the CPU
+def tensor_bytes(state: Any) -> int:
+    """Bytes of every tensor in a nested state dict: what writing it takes on the disk."""
+    if isinstance(state, torch.Tensor):
+        return state.numel() * state.element_size()
+    if isinstance(state, dict):
+        return sum(tensor_bytes(v) for v in state.values())
+    if isinstance(state, (list, tuple)):
+        return sum(tensor_bytes(v) for v in state)
+    return 0
 
 
-def save_checkpoint(
-    run: Path,
-    model: MtpTransformer,
-    optimizer: torch.optim.Optimizer,
-    state: TrainerState,
-    tokenizer_json: str,
-    tokenizer: dict[str, Any],
-    keep: int,
-    arguments: dict[str, Any],
-    world: World = World(),
-) -> Path:
-    """Every rank calls this (gathering sharded state is collective); rank 0 writes the folder."""
-    weights = get_model_state_dict(model, options=FULL_STATE)
-    optimizer_state = get_optimizer_state_dict(model, optimizer, options=FULL_STATE)
-    checkpoints = run / "checkpoints"
-    folder = checkpoints / step_folder_name(state.step)
-    if world.is_main:
-        with staged_folder(folder, overwrite=True) as stage:
-            write_model_files(stage, model, tokenizer_json, tokenizer, weights, step=state.step, tokens_seen=state.tokens_seen)
-            atomic_write_json(stage / TRAINER_STATE_NAME, vars(state))
-            torch.save({"optimizer": optimizer_state, "rng": rng_states()}, stage / TRAINER_TENSORS_NAME)
-            write_manifest(stage, build_manifest("checkpoint", arguments, [{"kind": "run", "path": str(run)}], step=state.step))
-        atomic_write_text(checkpoints / LATEST_NAME, folder.name + "\n")
-        prune_checkpoints(checkpoints, keep)
-    barrier(world)  # the folder is in place for every rank
-    return folder
+def move_latest(checkpoints: Path, name: str) -> None:
+    atomic_write_text(checkpoints / LATEST_NAME, name + "\n", durable=True)
 
 
 def prune_checkpoints(checkpoints: Path, keep: int) -> None:
@@ -99,26 +82,34 @@ def prune_checkpoints(checkpoints: Path, keep: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def latest_checkpoint(run: Path) -> Path | None:
-    pointer = run / "checkpoints" / LATEST_NAME
-    return pointer.parent / pointer.read_text().strip() if pointer.is_file() else None
-
-
 def load_model_weights(folder: Path, model: MtpTransformer) -> None:
     """The checkpoint's full weights into an unsharded model (before compile, wrapping or sharding)."""
-    from safetensors.torch import load_file
-
-    load_tensors(model, load_file(str(folder / WEIGHTS_NAME), device=str(next(model.parameters()).device)))
+    load_tensors(model, read_weights(folder, device=next(model.parameters()).device))
 
 
 def load_training_state(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainerState:
     """Optimizer (into this rank's shards under FSDP) and RNG back into place; returns the step and data
-    position. The weights are loaded before the model is prepared: see `load_model_weights`."""
+    position. The weights are loaded before the model is prepared: see `load_model_weights`.
+    Every rank calls this: reading a sharded checkpoint under torchrun is collective."""
     saved = torch.load(folder / TRAINER_TENSORS_NAME, map_location="cpu", weights_only=True)
-    groups = saved["optimizer"]["param_groups"]
-    if groups and groups[0]["params"] and isinstance(groups[0]["params"][0], int):  # by index: an older checkpoint
+    if is_sharded(folder):
+        _load_sharded_optimizer(folder, model, optimizer)
+    elif _by_index(saved["optimizer"]):  # an older checkpoint
         optimizer.load_state_dict(saved["optimizer"])
     else:
         set_optimizer_state_dict(model, optimizer, saved["optimizer"], options=StateDictOptions(full_state_dict=True))
     restore_rng(saved["rng"])
     return TrainerState(**json.loads((folder / TRAINER_STATE_NAME).read_text()))
+
+
+def _by_index(optimizer_state: dict[str, Any]) -> bool:
+    groups = optimizer_state["param_groups"]
+    return bool(groups and groups[0]["params"] and isinstance(groups[0]["params"][0], int))
+
+
+def _load_sharded_optimizer(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """DCP fills this rank's optimizer state (its shards under FSDP, whole tensors otherwise) from the
+    saved shards, whatever world size and sharding wrote them."""
+    state = {OPTIMIZER_KEY: get_optimizer_state_dict(model, optimizer)}  # allocates the state to fill
+    load_sharded(state, folder)
+    set_optimizer_state_dict(model, optimizer, state[OPTIMIZER_KEY])

@@ -19,7 +19,7 @@ from mtp_cli.train.trackers import check_trackers
 RESUMABLE_CHANGES = frozenset(
     {
         "data", "out", "device", "micro_batch", "eval_every", "eval_tokens", "save_every", "keep_checkpoints",
-        "compile", "fsdp", "activation_checkpointing", "peak_tflops", "threads", "log_to",
+        "compile", "fsdp", "activation_checkpointing", "peak_tflops", "threads", "log_to", "async_checkpoint",
     }
 )
 
@@ -83,6 +83,9 @@ class TrainConfig:
     log_to: list[str] = option(
         default_factory=list, help="Also send every metrics.jsonl record to tensorboard, wandb or mlflow (repeatable; "
         "rank 0 only; pip install 'mtp-cli[trackers]').", metavar="TRACKER", default_text="none",
+    )
+    async_checkpoint: bool = option(
+        False, "Write each checkpoint in the background while training goes on; the next save waits for it.",
     )
 
     def __post_init__(self) -> None:

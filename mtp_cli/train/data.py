@@ -7,6 +7,7 @@ past the split's real tokens (its padded tail) there is nothing to predict and t
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,11 @@ class RowSampler:
             rows += chunk.tolist()
             self.cursor += len(chunk)
         return rows
+
+    def peek(self, count: int) -> list[int]:
+        """The rows `take(count)` would give, without moving the position."""
+        ahead = copy.copy(self)
+        return ahead.take(count)
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "cursor": self.cursor, "seed": self.seed, "num_rows": self.num_rows}

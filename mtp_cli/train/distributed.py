@@ -15,6 +15,7 @@ import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -107,6 +108,24 @@ def any_rank(flag: bool, world: World) -> bool:
     if not active(world):
         return flag
     return bool(all_reduce_sum_(torch.tensor([int(flag)]), world).item())
+
+
+def broadcast_object(value: Any, world: World) -> Any:
+    """Rank 0's `value` (any picklable object) on every rank."""
+    if not active(world):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0, device=world.device if world.device.type == "cuda" else None)
+    return box[0]
+
+
+def all_gather_object(value: Any, world: World) -> list[Any]:
+    """Every rank's `value`, in rank order, on every rank."""
+    if not active(world):
+        return [value]
+    gathered: list[Any] = [None] * world.size
+    dist.all_gather_object(gathered, value)
+    return gathered
 
 
 def all_reduce_gradients(params: Iterable[torch.nn.Parameter], world: World) -> None:

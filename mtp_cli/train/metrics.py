@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mtp_cli.artifacts import METRICS_NAME, atomic_write_text
+from mtp_cli.artifacts.disk_space import disk_full_as_error
 
 
 
@@ -31,8 +32,10 @@ class MetricsLog:
     def write(self, record: dict[str, Any]) -> None:
         if not self.writer:
             return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(_finite(record)) + "\n")
+        line = json.dumps(_finite(record)) + "\n"
+        with disk_full_as_error(self.path, len(line), "free space on that filesystem, then continue with --resume"):
+            with open(self.path, "a") as f:
+                f.write(line)
 
     def read(self, up_to: int | None = None) -> list[dict[str, Any]]:
         """The records, those after step `up_to` left out (as `truncate_after` would drop them)."""

@@ -19,6 +19,9 @@ class TrainObserver(Protocol):
     def on_checkpoint(self, step: int, folder: Path) -> None:
         """After a checkpoint folder is in place."""
 
+    def on_notice(self, message: str) -> None:
+        """Something the user should read once, e.g. a damaged checkpoint that resuming skipped."""
+
 
 class NullObserver:
     def on_start(self, plan: dict[str, Any]) -> None:
@@ -31,4 +34,7 @@ class NullObserver:
         pass
 
     def on_checkpoint(self, step: int, folder: Path) -> None:
+        pass
+
+    def on_notice(self, message: str) -> None:
         pass

@@ -6,19 +6,42 @@ end, so it always says how far the run got (`status`: running, completed, interr
 
 from __future__ import annotations
 
+import contextlib
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 from mtp_cli.artifacts import (
     MANIFEST_NAME,
     MtpError,
+    acquire_folder_lock,
     build_manifest,
     check_output_folder,
     is_mtp_artifact,
     read_manifest,
     write_manifest,
 )
+from mtp_cli.artifacts.atomic import remove_leftovers
+from mtp_cli.train.checkpointing import CHECKPOINTS_NAME
 from mtp_cli.train.config import TrainConfig, merge_for_resume
+from mtp_cli.train.distributed import World
+
+
+def run_folder_lock(out: Path) -> AbstractContextManager:
+    """The one-writer lock on --out, held by the process that writes it (rank 0 under torchrun)."""
+    return acquire_folder_lock(out, "mtp train") if World.from_env().is_main else contextlib.nullcontext()
+
+
+def clean_leftovers(out: Path) -> None:
+    """Remove staged checkpoint folders and temporary files a killed run left (under the lock)."""
+    for folder in (out, out / CHECKPOINTS_NAME):
+        if folder.is_dir():
+            remove_leftovers(folder)
+
+
+def holds_run(out: Path) -> bool:
+    """What `--resume auto` asks: does --out hold a run to continue (else a new one starts there)?"""
+    return (Path(out) / MANIFEST_NAME).is_file()
 
 
 def stored_run(out: Path) -> dict[str, Any]:

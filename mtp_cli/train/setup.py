@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
-
 from mtp_cli.artifacts import MtpError, sha256_file
 from mtp_cli.model import ModelConfig, MtpTransformer, build_config, read_checkpoint_config
-from mtp_cli.model.checkpoint import WEIGHTS_NAME, empty_model, load_tensors
+from mtp_cli.model.checkpoint import empty_model, load_tensors, read_weights
 from mtp_cli.model.transformer import window_prior
 from mtp_cli.tokenize.reader import SplitTokens, TokenizedData
 from mtp_cli.train.config import TrainConfig
@@ -108,7 +106,7 @@ def build_model(model_config: ModelConfig, config: TrainConfig, device: torch.de
         folder, info = read_checkpoint_config(config.init_from)
         source = ModelConfig.from_dict(info["model"])
         model = empty_model(model_config)
-        load_tensors(model, adapt_heads(load_file(str(folder / WEIGHTS_NAME)), source, model_config))
+        load_tensors(model, adapt_heads(read_weights(folder), source, model_config))
     else:
         model = MtpTransformer(model_config)
     if config.freeze_trunk:

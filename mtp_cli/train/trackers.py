@@ -142,6 +142,9 @@ class TrackerObserver:
     def on_checkpoint(self, step: int, folder: Path) -> None:
         pass
 
+    def on_notice(self, message: str) -> None:
+        pass
+
     def _log(self, record: dict[str, Any]) -> None:
         values = scalars(record)
         for tracker in self.trackers:
@@ -174,3 +177,7 @@ class Observers:
     def on_checkpoint(self, step: int, folder: Path) -> None:
         for observer in self.observers:
             observer.on_checkpoint(step, folder)
+
+    def on_notice(self, message: str) -> None:
+        for observer in self.observers:
+            getattr(observer, "on_notice", lambda _: None)(message)  # observers written before notices

@@ -25,16 +25,18 @@ from typing import Any, Callable, Iterator
 import torch
 
 from mtp_cli.artifacts import MtpError
+from mtp_cli.artifacts.disk_space import DiskFull
 from mtp_cli.model import train_flops_per_token
 from mtp_cli.train.checkpointing import (
+    RESUME_HINT,
     TrainerState,
-    latest_checkpoint,
     load_model_weights,
     load_training_state,
-    save_checkpoint,
 )
+from mtp_cli.train.checkpoint_writer import Checkpointer
 from mtp_cli.train.config import TrainConfig
-from mtp_cli.train.data import IGNORE, RowSampler, load_rows, micro_batches
+from mtp_cli.train.data import IGNORE, RowSampler, micro_batches
+from mtp_cli.train.prefetch import BatchPrefetcher
 from mtp_cli.train.distributed import (
     World,
     all_reduce_fields_,
@@ -42,6 +44,7 @@ from mtp_cli.train.distributed import (
     all_reduce_sum_,
     any_rank,
     barrier,
+    broadcast_object,
     join_process_group,
     leave_process_group,
 )
@@ -53,7 +56,8 @@ from mtp_cli.train.observer import NullObserver, TrainObserver
 from mtp_cli.train.trackers import Observers, TrackerObserver
 from mtp_cli.train.optimizer import build_optimizer, set_lr
 from mtp_cli.train.parallelize import prepare_model
-from mtp_cli.train.run_folder import prepare_run_folder, write_run_manifest
+from mtp_cli.train.resume_point import ResumePoint, find_resume_point, set_damaged_aside
+from mtp_cli.train.run_folder import clean_leftovers, holds_run, prepare_run_folder, run_folder_lock, write_run_manifest
 from mtp_cli.train.schedule import default_warmup, lr_at
 from mtp_cli.model.device import resolve_device
 from mtp_cli.train.setup import build_model, open_data, resolve_model_config
@@ -138,13 +142,14 @@ class Trainer:
         self.model_config = resolve_model_config(config, self.data)
         self.plan = make_plan(config, self.data.data.seq_len, len(self.data.train))
         self.share = self.world.share(self.plan.rows_per_step)
-        self.checkpoint: Path | None = latest_checkpoint(config.out) if resume else None
+        self.checkpoint: Path | None = self._resume_point() if resume else None
         model = build_model(self.model_config, config, self.device)
         if self.checkpoint is not None:
             load_model_weights(self.checkpoint, model)
         self.model = prepare_model(model, config, self.device)
         self.optimizer = build_optimizer(self.model, config, self.device)
         self.sampler = RowSampler(len(self.data.train), config.seed)
+        self.batches = BatchPrefetcher(self.data.train, lookahead(self.model_config), self.device)
         self.metrics = MetricsLog(config.out, writer=self.world.is_main)
         self.state = TrainerState()
         self.last_train: dict[str, Any] = {}
@@ -153,11 +158,33 @@ class Trainer:
         self.weights = config.head_weights
         self.flops_per_token = train_flops_per_token(self.model_config, self.data.data.seq_len)
         self.peak_tflops = device_peak_tflops(self.device, config.peak_tflops)
+        model_files = {"tokenizer_json": self.data.tokenizer_json, "tokenizer": self.data.tokenizer}
+        self.checkpointer = Checkpointer(config.out, model_files, config.keep_checkpoints, config.to_dict(), self.world,
+                                         config.async_checkpoint)
         if resume:
             self._restore()
+        self.saved_step = self.state.step if self.checkpoint is not None else None
         barrier(self.world)  # every rank has checked the run folder before rank 0 writes into it
 
     # ---- state ----------------------------------------------------------------------------
+
+    def _resume_point(self) -> Path | None:
+        """Rank 0 removes what a killed save left, picks the newest complete checkpoint and sets
+        damaged ones aside; every rank resumes from its choice."""
+        point: ResumePoint | MtpError | None = None
+        if self.world.is_main:
+            clean_leftovers(self.config.out)
+            try:
+                point = find_resume_point(self.config.out)
+                set_damaged_aside(self.config.out, point)
+            except MtpError as e:
+                point = e
+        point = broadcast_object(point, self.world)
+        if isinstance(point, MtpError):
+            raise point
+        for notice in point.notices():
+            self.observer.on_notice(notice)
+        return point.checkpoint
 
     def _restore(self) -> None:
         if self.checkpoint is None:  # the run stopped before its first checkpoint: start it over
@@ -178,20 +205,19 @@ class Trainer:
         return contextlib.nullcontext()
 
     def save(self) -> None:
+        """Checkpoint this step; with --async-checkpoint it is written while training goes on, and
+        `self.checkpoint` (what the manifest names) moves once it is complete."""
         self.state.sampler = self.sampler.state_dict()
-        self.checkpoint = save_checkpoint(
-            self.config.out,
-            self.model,
-            self.optimizer,
-            self.state,
-            self.data.tokenizer_json,
-            self.data.tokenizer,
-            self.config.keep_checkpoints,
-            self.config.to_dict(),
-            self.world,
-        )
+        self.checkpointer.save(self.model, self.optimizer, self.state)
+        self.saved_step = self.state.step
+        self._note_checkpoint()
+
+    def _note_checkpoint(self) -> None:
+        if self.checkpointer.latest is None or self.checkpointer.latest == self.checkpoint:
+            return
+        self.checkpoint = self.checkpointer.latest
         self.write_manifest("running")
-        self.observer.on_checkpoint(self.state.step, self.checkpoint)
+        self.observer.on_checkpoint(int(self.checkpoint.name.split("-")[1]), self.checkpoint)
 
     def write_manifest(self, status: str, **extra: Any) -> None:
         if not self.world.is_main:
@@ -225,7 +251,10 @@ class Trainer:
         set_lr(self.optimizer, lr)
         n = self.model.n_future_tokens
         rows = self.sampler.take(self.plan.rows_per_step)[self.share]  # every rank draws the same step
-        inputs, targets = load_rows(self.data.train, rows, lookahead(self.model_config))
+        inputs, targets = self.batches.get(rows)
+        data_seconds = time.perf_counter() - started  # the host's wait for this step's batch
+        if self.state.step + 1 < self.plan.total_steps:
+            self.batches.prepare(self.sampler.peek(self.plan.rows_per_step)[self.share])
         # Scales divide by the whole step's real targets, over all ranks, as in one process.
         real = all_reduce_sum_((targets != IGNORE).sum(dim=(1, 2)), self.world).clamp(min=1)
         scales = [w / int(c) for w, c in zip(self.weights, real)]
@@ -234,7 +263,7 @@ class Trainer:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         for micro_inputs, micro_targets in micro_batches(inputs, targets, self.config.micro_batch):
-            micro_inputs, micro_targets = micro_inputs.to(self.device), micro_targets.to(self.device)
+            micro_inputs, micro_targets = self.batches.to_device(micro_inputs), self.batches.to_device(micro_targets)
             self.backward(self.model, micro_inputs, micro_targets, scales, sums, self.autocast(), window_scale)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         if not self.config.fsdp:  # FSDP has reduce-scattered the gradients during backward
@@ -263,6 +292,7 @@ class Trainer:
             **window,
             "grad_norm": grad_norm,
             "step_seconds": seconds,
+            "data_seconds": data_seconds,
             "tokens_per_second": tokens_per_second,
             "mfu": mfu(self.flops_per_token, tokens_per_second, self.peak_tflops, self.world.size),
         }
@@ -305,10 +335,21 @@ class Trainer:
         )
         try:
             return self._loop()
+        except DiskFull as e:
+            self._write_failure(e.message)
+            raise DiskFull(e.message, RESUME_HINT) from None
         finally:
             if self.trackers is not None:
                 self.trackers.close()
             leave_process_group(self.owns_process_group)
+
+    def _write_failure(self, failure: str) -> None:
+        """The run manifest says `failed`, if the disk still takes its few bytes (the failed save's
+        staged folder is gone by now); else it keeps its last state, `running`."""
+        try:
+            self.write_manifest("failed", failure=failure)
+        except (DiskFull, OSError):
+            pass
 
     def _loop(self) -> TrainResult:
         config, plan = self.config, self.plan
@@ -328,8 +369,11 @@ class Trainer:
                     self.save()
             if status == "completed" and self.last_eval.get("step") != self.state.step:
                 self.run_eval()
-            if self.checkpoint is None or self.checkpoint.name != f"step-{self.state.step:06d}":
+            if self.saved_step != self.state.step:
                 self.save()
+            self.checkpointer.close()
+            self._note_checkpoint()
+        self.batches.close()
         self.write_manifest(status)
         return TrainResult(
             status, self.state.step, plan.total_steps, self.state.tokens_seen, self.checkpoint,
@@ -342,5 +386,10 @@ def _as_float(value: torch.Tensor) -> float:
     return float(value.full_tensor() if hasattr(value, "full_tensor") else value)
 
 
-def train(config: TrainConfig, resume: bool = False, observer: TrainObserver | None = None) -> TrainResult:
-    return Trainer(config, resume, observer).run()
+def train(config: TrainConfig, resume: bool | str = False, observer: TrainObserver | None = None) -> TrainResult:
+    """Train under the run folder's lock: a second writer on the same --out is refused. `resume="auto"`
+    continues the run in `config.out` if there is one, else starts one there."""
+    if resume == "auto":
+        resume = holds_run(config.out)
+    with run_folder_lock(config.out):
+        return Trainer(config, resume, observer).run()

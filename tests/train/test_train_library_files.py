@@ -25,5 +25,9 @@ def test_a_checkpoint_written_before_the_rename_still_loads(run_bpe_n4, tmp_path
     shutil.copytree(resolve_checkpoint(run_bpe_n4), old)
     (old / "mtp_config.json").rename(old / "config.json")
     (old / "tokenizer_config.json").unlink()
+    manifest = json.loads((old / "manifest.json").read_text())  # as that checkpoint's manifest listed them
+    manifest["files"] = [{**e, "path": "config.json"} if e["path"] == "mtp_config.json" else e
+                         for e in manifest.get("files", []) if e["path"] != "tokenizer_config.json"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
     model, config, _ = load_checkpoint(old)
     assert config == load_checkpoint(run_bpe_n4)[1] and model.n_future_tokens == 4
