@@ -119,7 +119,7 @@ def poison_with_nan(path: Path) -> None:
 
 
 DAMAGES = {"corrupt": corrupt, "truncate": truncate, "nan": poison_with_nan}
-FILES = ["model.safetensors", "trainer.pt", "trainer_state.json", "config.json", "tokenizer.json", "manifest.json"]
+FILES = ["model.safetensors", "trainer.pt", "trainer_state.json", "mtp_config.json", "tokenizer_config.json", "tokenizer.json", "manifest.json"]
 CASES = [(f, d) for f in FILES for d in ("corrupt", "truncate")] + [("model.safetensors", "nan"), ("trainer.pt", "nan")]
 
 
