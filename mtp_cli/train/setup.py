@@ -127,6 +127,10 @@ def adapt_heads(tensors: dict[str, torch.Tensor], source: ModelConfig, target: M
     head starts as a copy of head 1's block with its bias at the prior (`WindowHead`).
     """
     head_one = f"layers.{source.trunk_layers}."
+
+    def copy_of_head_one(prefix: str) -> dict[str, torch.Tensor]:
+        return {prefix + name[len(head_one):]: t.clone() for name, t in tensors.items() if name.startswith(head_one)}
+
     kept = {name: t for name, t in tensors.items() if not name.startswith("extra_heads.")}
     for j in range(target.n_future_tokens - 1):
         prefix = f"extra_heads.{j}."
@@ -134,11 +138,11 @@ def adapt_heads(tensors: dict[str, torch.Tensor], source: ModelConfig, target: M
         if existing and source.block_heads == target.block_heads:
             kept.update(existing)
         elif target.block_heads:
-            kept.update({prefix + name[len(head_one):]: t.clone() for name, t in tensors.items() if name.startswith(head_one)})
+            kept.update(copy_of_head_one(prefix))
         else:
             kept[prefix + "weight"] = torch.eye(target.dim)
     if target.window_size and not any(name.startswith("window_head.") for name in kept):
-        kept.update({"window_head.block." + name[len(head_one):]: t.clone() for name, t in tensors.items() if name.startswith(head_one)})
+        kept.update(copy_of_head_one("window_head.block."))
         kept["window_head.bias"] = torch.full((target.vocab_size,), window_prior(target.window_size, target.vocab_size))
     if not target.window_size:
         kept = {name: t for name, t in kept.items() if not name.startswith("window_head.")}

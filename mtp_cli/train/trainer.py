@@ -258,7 +258,10 @@ class Trainer:
         # Scales divide by the whole step's real targets, over all ranks, as in one process.
         real = all_reduce_sum_((targets != IGNORE).sum(dim=(1, 2)), self.world).clamp(min=1)
         scales = [w / int(c) for w, c in zip(self.weights, real)]
-        window_scale = self._window_scale(targets)
+        # A position's shifted targets end as a suffix of IGNOREs, so the positions whose whole window is
+        # real are those with a real target w - 1 ahead: already counted in `real`.
+        w = self.model_config.window_size
+        window_scale = self.config.window_weight / int(real[w - 1]) if w else 0.0
         sums = HeadSums.zeros(n)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
@@ -296,14 +299,6 @@ class Trainer:
             "tokens_per_second": tokens_per_second,
             "mfu": mfu(self.flops_per_token, tokens_per_second, self.peak_tflops, self.world.size),
         }
-
-    def _window_scale(self, targets: torch.Tensor) -> float:
-        """The window loss's weight over the step's positions with a whole window, on all ranks."""
-        w = self.model_config.window_size
-        if not w:
-            return 0.0
-        whole = all_reduce_sum_((targets[w - 1] != IGNORE).sum().reshape(1), self.world).clamp(min=1)
-        return self.config.window_weight / int(whole)
 
     def _stop_non_finite(self, loss: float, grad_norm: float, head_loss: list[float]) -> None:
         step = self.state.step + 1
