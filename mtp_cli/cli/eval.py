@@ -69,14 +69,20 @@ app.command("pass@k")(build_command(
 ))
 
 
+def two_column_table(title: str, key: str, value: str) -> Table:
+    """A table of names (first column) and right-aligned figures, as every eval result is shown."""
+    table = Table(title=title)
+    table.add_column(key, style="cyan")
+    table.add_column(value, justify="right")
+    return table
+
+
 def run_exact(given: dict[str, dict[str, Any]]) -> None:
     from mtp_cli.eval.exact import evaluate_exact
 
     config = ExactConfig(**given["config"])
     summary = evaluate_exact(config)
-    table = Table(title=f"{config.samples}: exact match")
-    table.add_column("difficulty", style="cyan")
-    table.add_column("accuracy", justify="right")
+    table = two_column_table(f"{config.samples}: exact match", "difficulty", "accuracy")
     for difficulty, accuracy in summary["accuracy_per_difficulty"].items():
         table.add_row(difficulty, f"{100 * accuracy:.1f}%")
     table.add_row("all", f"{100 * summary['accuracy']:.1f}%")
@@ -100,9 +106,7 @@ app.command("exact")(build_command(
 def summary_table(summary: dict) -> Table:
     data = summary["dataset"]
     what = "reference solutions" if summary["reference"] else "samples"
-    table = Table(title=f"{data['name']} ({data['split']} split, {data['prompt_format']}): {what}")
-    table.add_column("measure", style="cyan")
-    table.add_column("value", justify="right")
+    table = two_column_table(f"{data['name']} ({data['split']} split, {data['prompt_format']}): {what}", "measure", "value")
     for name, score in summary["pass_at_k"].items():
         table.add_row(name, f"{100 * score:.2f}%")
     table.add_row("problems with samples", f"{summary['problems_with_samples']} / {summary['problems']}")
