@@ -5,10 +5,11 @@ key/value heads, SwiGLU 8192, vocabulary 128256, tied embeddings, llama3 rope sc
 built locally with `transformers` and saved with `save_pretrained`. Each side then runs in a fresh
 process, so that its peak resident memory (ru_maxrss) is its own:
 
-- mtp: `import_model(folder, out)`: hash every source file, convert, write the mtp checkpoint;
+- mtp: `import_model(folder, out)`: hash every source file, keep the weight file (a hard link), write
+  the config, tokenizer and manifest;
 - transformers: `from_pretrained(folder)` (in transformers 5 the weights stay memory-mapped: it
   neither reads nor writes them all), and `from_pretrained` + `save_pretrained`, the conversion a
-  user would otherwise write, which like `mtp import` reads and writes every byte.
+  user would otherwise write, which reads and writes every byte.
 
 Also timed: `mtp export` of the imported checkpoint. Prints seconds and peak memory for each, the
 ratios, and peak memory over the weights' size. Targets: import no slower than from_pretrained, and

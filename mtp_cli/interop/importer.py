@@ -1,15 +1,18 @@
 """`import_model`: a local Hugging Face or release model folder in, an ordinary mtp checkpoint out.
 
-The checkpoint is what `mtp train` writes (model.safetensors in mtp's names and rotary layout,
-config.json, tokenizer.json, manifest.json), so every later step takes it as it is. Tensors keep
-their stored dtype and pass through one at a time: peak memory stays near one tensor, not the model.
+The checkpoint has what `mtp train` writes (weights, mtp_config.json, tokenizer.json, manifest.json),
+so every later step takes it as it is. A Hugging Face model's safetensors files are kept as they are
+(hard links, or copies across file systems: `mtp_cli.model.hf_weights`), so an import costs about one
+read of the weights, to hash them. A release checkpoint's `.pth` shards are converted into
+model.safetensors in mtp's names, one tensor at a time: peak memory stays near one tensor, not the
+model. Tensors keep their stored dtype either way.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,9 +33,12 @@ from mtp_cli.artifacts import (
 from mtp_cli.interop import hf_layout, release
 from mtp_cli.interop.heads_file import HEADS_CONFIG_NAME, HEADS_WEIGHTS_NAME, full_config, read_heads_config
 from mtp_cli.interop.tensors import PlannedTensor, TensorSource, write_safetensors
-from mtp_cli.model import ModelConfig, MtpTransformer
+from mtp_cli.model import ModelConfig
 from mtp_cli.artifacts.hf_tokenizer import write_tokenizer_config
-from mtp_cli.model.checkpoint import CONFIG_NAME, TIED_NAME, TOKENIZER_NAME, WEIGHTS_NAME
+from mtp_cli.model.checkpoint import CONFIG_NAME, TOKENIZER_NAME, WEIGHTS_NAME
+from mtp_cli.model.hf_names import hf_name
+from mtp_cli.model.hf_weights import layout_entry, link_or_copy
+from mtp_cli.model.transformer import stored_shapes
 from mtp_cli.tokenize.vocab import describe, tokenizer_summary
 
 # Tensors some checkpoints carry that no model weight comes from.
@@ -50,6 +56,7 @@ class ImportPlan:
     eos_token: str | None  # the model's own choice of EOS, where its folder names one
     files: list[Path]  # every file the checkpoint is made from
     details: dict[str, Any]
+    linked: list[Path] = field(default_factory=list)  # weight files kept as they are (Hugging Face layout)
 
 
 def detect_format(folder: Path) -> str:
@@ -70,16 +77,6 @@ def detect_format(folder: Path) -> str:
     )
 
 
-def expected_tensors(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """The name and shape of every tensor an mtp checkpoint of `config` stores (built on the meta device)."""
-    with torch.device("meta"):
-        model = MtpTransformer(config, initialize=False)
-    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
-    if config.tie_embeddings:
-        shapes.pop(TIED_NAME)
-    return shapes
-
-
 Conversion = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -93,7 +90,7 @@ def plan_tensors(
     """One planned tensor per weight of `config`, read from `source_name(name)` and passed through
     `conversion(name)` (None: copied as it is)."""
     planned = []
-    for name, shape in expected_tensors(config).items():
+    for name, shape in stored_shapes(config).items():
         theirs = source_name(name)
         if theirs not in source:
             raise MtpError(f"{origin} has no tensor {theirs} (for {name})", "the folder is incomplete, or its config does not match its weights")
@@ -154,21 +151,15 @@ def plan_huggingface(folder: Path) -> ImportPlan:
         files.append(folder / HEADS_WEIGHTS_NAME)
     source = TensorSource.from_safetensors(files)
 
-    def source_name(name: str) -> str:
-        return hf_layout.hf_name(name)
-
-    def conversion(name: str) -> Conversion | None:
-        heads_in_rows = hf_layout.rotary_heads(name, config)
-        return None if heads_in_rows is None else lambda t: hf_layout.to_interleaved(t, heads_in_rows)
-
-    planned = plan_tensors(config, source, source_name, conversion, str(folder))
-    used = {source_name(p.name) for p in planned} | ({"lm_head.weight"} if config.tie_embeddings else set())
+    planned = plan_tensors(config, source, hf_name, lambda name: None, str(folder))  # checks names and shapes
+    used = {hf_name(p.name) for p in planned} | ({"lm_head.weight"} if config.tie_embeddings else set())
     _unused(source, used, str(folder))
+    weight_files = list(files)
     files += [folder / n for n in ("config.json", TOKENIZER_NAME, "tokenizer_config.json", HEADS_CONFIG_NAME) if (folder / n).is_file()]
     details = {"model_type": hf.get("model_type"), "architectures": hf.get("architectures"), "context_capped_at": config.max_seq_len}
     tokenizer_json = (folder / TOKENIZER_NAME).read_text(encoding="utf-8")
     eos = _token_text(_tokenizer_config(folder).get("eos_token"))
-    return ImportPlan("huggingface", config, planned, tokenizer_json, eos, sorted(set(files)), details)
+    return ImportPlan("huggingface", config, planned, tokenizer_json, eos, sorted(set(files)), details, weight_files)
 
 
 # ---- release folders ------------------------------------------------------------------------------
@@ -227,14 +218,22 @@ def import_model(
         raise MtpError(f"the tokenizer has {spec.vocab_size} tokens, the model's embedding {plan.config.vocab_size}", "the folder mixes two models")
 
     with staged_folder(out, overwrite) as stage, sha256_in_background(plan.files) as hashes:
-        progress.phase("converting", total=len(plan.tensors), unit="tensors")
-        write_safetensors(stage / WEIGHTS_NAME, plan.tensors, on_tensor=lambda _: progress.advance(1))
+        if plan.linked:
+            for path in plan.linked:
+                link_or_copy(path, stage / path.name)
+            layout = {"weights": layout_entry(stage, [p.name for p in plan.linked])}
+        else:
+            progress.phase("converting", total=len(plan.tensors), unit="tensors")
+            write_safetensors(stage / WEIGHTS_NAME, plan.tensors, on_tensor=lambda _: progress.advance(1))
+            layout = {}
         progress.phase("hashing the sources", total=None)
         sources = hashes.result()
         atomic_write_text(stage / TOKENIZER_NAME, plan.tokenizer_json)
         tokenizer = tokenizer_summary(spec)
         write_tokenizer_config(stage, tokenizer, plan.config.max_seq_len)
-        atomic_write_json(stage / CONFIG_NAME, {"model": plan.config.to_dict(), "tokenizer": tokenizer, "step": None, "imported_from": plan.format})
+        atomic_write_json(stage / CONFIG_NAME, {"model": plan.config.to_dict(), "tokenizer": tokenizer, "step": None, "imported_from": plan.format, **layout})
+        sha256_of = {Path(entry["path"]): entry["sha256"] for entry in sources}
+        linked_files = [{"path": p.name, "bytes": p.stat().st_size, "sha256": sha256_of[p]} for p in plan.linked]
         manifest = build_manifest(
             "checkpoint",
             arguments={"src": src, "out": out, "tokenizer": tokenizer_model},
@@ -245,6 +244,7 @@ def import_model(
             parameters=sum(math.prod(p.info.shape) for p in plan.tensors),
             dtype=str(plan.tensors[0].info.dtype).removeprefix("torch."),
             tokenizer=tokenizer,
+            **({"files": linked_files} if linked_files else {}),
         )
         write_manifest(stage, manifest)
     return manifest

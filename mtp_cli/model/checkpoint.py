@@ -4,7 +4,9 @@ A checkpoint folder holds `model.safetensors` (Llama-style names; a tied unembed
 as `tok_embeddings.weight`), `mtp_config.json` (`{"model": ModelConfig fields, "tokenizer": identity,
 ...}`), `tokenizer.json` (a copy, so generation needs nothing else) with `tokenizer_config.json`
 (its special tokens, for `transformers.AutoTokenizer`) and `manifest.json` (kind "checkpoint",
-written last). The trainer adds its own state files beside them.
+written last). The trainer adds its own state files beside them. A checkpoint `mtp import` made from
+a Hugging Face model keeps that model's own safetensors files instead of `model.safetensors` in mtp's
+names (`hf_weights`); `read_weights` hides the difference.
 
 The config is not called `config.json`: `transformers` reads that name as a Hugging Face model's
 config (with a `model_type`). Checkpoints written before the rename keep theirs and still load.
@@ -23,15 +25,16 @@ from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text, re
 from mtp_cli.artifacts.hf_tokenizer import write_tokenizer_config
 from mtp_cli.artifacts.integrity import files_problem, safetensors_header_problem
 from mtp_cli.model.config import ModelConfig
+from mtp_cli.model.hf_weights import files_problem as linked_files_problem
+from mtp_cli.model.hf_weights import read_hf_weights, weights_layout
 from mtp_cli.model.sharded import SHARDED_STATE_NAME, is_sharded, read_sharded_weights
-from mtp_cli.model.transformer import MtpTransformer
+from mtp_cli.model.transformer import TIED_NAME, MtpTransformer
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "mtp_config.json"
 OLD_CONFIG_NAME = "config.json"  # checkpoints written before mtp_config.json
 TOKENIZER_NAME = "tokenizer.json"
 LATEST_NAME = "latest"
-TIED_NAME = "output.weight"
 
 
 def load_tensors(model: MtpTransformer, tensors: dict[str, torch.Tensor]) -> None:
@@ -115,12 +118,22 @@ def first_non_finite(tensors: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
+def _weights_layout(folder: Path) -> dict[str, Any] | None:
+    try:
+        return weights_layout(json.loads(config_path(folder).read_text()))
+    except (OSError, ValueError):
+        raise MtpError(f"{config_path(folder)} is missing or not JSON", "the checkpoint is damaged") from None
+
+
 def check_model_files(folder: Path) -> None:
     """Sizes against the manifest and the weights' safetensors header: a truncated or half-copied
     checkpoint is refused before any weight is read. (`mtp train --resume` also checks sha256.)"""
     entries = read_manifest(folder, "checkpoint").get("files")
     problem = files_problem(folder, entries, hashes=False) if entries else None
-    if problem is None and not is_sharded(folder):
+    layout = _weights_layout(folder)
+    if problem is None and layout is not None:
+        problem = linked_files_problem(folder, layout, entries or [])
+    elif problem is None and not is_sharded(folder):
         problem = safetensors_header_problem(folder / WEIGHTS_NAME)
     if problem:
         raise MtpError(f"{folder} is not a complete mtp checkpoint: {problem}", DAMAGED_HINT)
@@ -130,7 +143,11 @@ def read_weights(folder: Path, device: str | torch.device = "cpu") -> dict[str, 
     """The checkpoint's weights by name, checked: whole files and finite values. A sharded checkpoint
     is consolidated on the fly."""
     check_model_files(folder)
-    if is_sharded(folder):
+    layout = _weights_layout(folder)
+    if layout is not None:
+        config = ModelConfig.from_dict(json.loads(config_path(folder).read_text())["model"])
+        tensors = read_hf_weights(folder, config, layout, device)
+    elif is_sharded(folder):
         tensors = {name: t.to(device) for name, t in read_sharded_weights(folder).items()}
     else:
         tensors = load_file(str(folder / WEIGHTS_NAME), device=str(device))
@@ -141,8 +158,12 @@ def read_weights(folder: Path, device: str | torch.device = "cpu") -> dict[str, 
 
 
 def weights_sha256(folder: Path) -> str:
-    """One hash of the weights, whatever the layout: the file's, or for a sharded checkpoint the hash of
-    its manifest's list of shard hashes."""
+    """One hash of the weights, whatever the layout: the file's; for a sharded checkpoint the hash of
+    its manifest's list of shard hashes; for Hugging Face files, their hashes' (one file: its own)."""
+    layout = _weights_layout(folder)
+    if layout is not None:
+        hashes = [(e["path"], sha256_file(folder / e["path"])) for e in layout["files"]]
+        return hashes[0][1] if len(hashes) == 1 else sha256_bytes("".join(f"{p} {h}\n" for p, h in hashes).encode())
     if not is_sharded(folder):
         return sha256_file(folder / WEIGHTS_NAME)
     entries = read_manifest(folder, "checkpoint").get("files", [])

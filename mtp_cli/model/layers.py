@@ -29,9 +29,10 @@ class RMSNorm(nn.Module):
 
 
 def inverse_frequencies(config: ModelConfig) -> torch.Tensor:
-    """The rotary frequency of each pair of a head's dimensions, with `config.rope_scaling` applied."""
+    """The rotary frequency of each pair of a head's dimensions, with `config.rope_scaling` applied.
+    Computed on the CPU whatever the default device (on the meta device arange imports torch._dynamo)."""
     head_dim = config.head_dim
-    inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim)
+    inv_freq = 1.0 / config.rope_theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device="cpu") / head_dim)
     scaling = config.rope_scaling
     if scaling is None:
         return inv_freq

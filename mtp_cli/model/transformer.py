@@ -56,17 +56,24 @@ class MtpTransformer(nn.Module):
         """`initialize=False` skips the random initialization, for a model whose weights are loaded."""
         super().__init__()
         self.config = config
-        self.tok_embeddings = nn.Embedding(config.vocab_size, config.dim)
+        self.tok_embeddings = self._new_embedding(initialize)
         self.layers = nn.ModuleList(Block(config) for _ in range(config.trunk_layers + 1))
         self.extra_heads = nn.ModuleList(self._new_extra_head() for _ in range(config.n_future_tokens - 1))
         self.norm = RMSNorm(config.dim, config.norm_eps)
         self.output = nn.Linear(config.dim, config.vocab_size, bias=False)
         self.window_head = WindowHead(config) if config.window_size else None
-        self.register_buffer("inv_freq", inverse_frequencies(config), persistent=False)
+        self.register_buffer("inv_freq", inverse_frequencies(config).to(torch.get_default_device()), persistent=False)
         if config.tie_embeddings:
             self.output.weight = self.tok_embeddings.weight
         if initialize:
             self.reset_parameters()
+
+    def _new_embedding(self, initialize: bool) -> nn.Embedding:
+        if initialize:
+            return nn.Embedding(self.config.vocab_size, self.config.dim)
+        # Given its weight, nn.Embedding skips its own normal init, which on the meta device imports
+        # torch._dynamo (1.3 s of every checkpoint load).
+        return nn.Embedding(self.config.vocab_size, self.config.dim, _weight=torch.empty(self.config.vocab_size, self.config.dim))
 
     def reset_buffers(self) -> None:
         """Recompute what is not a weight (the rotary frequencies), e.g. after `to_empty`."""
@@ -267,3 +274,13 @@ class MtpTransformer(nn.Module):
         if cache is not None:
             cache.commit(tokens.shape[1])
         return h, hidden
+
+
+TIED_NAME = "output.weight"  # a tied unembedding, stored once as tok_embeddings.weight
+
+
+def stored_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor a checkpoint of `config` stores (built on the meta device)."""
+    with torch.device("meta"):
+        model = MtpTransformer(config, initialize=False)
+    return {name: tuple(t.shape) for name, t in model.state_dict().items() if not (config.tie_embeddings and name == TIED_NAME)}

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from hf_models import build_hf_model
+from mtp_cli.model.checkpoint import read_weights
 from mtp_cli.pipeline import build_pipeline, load_recipe_file, run_pipeline
 
 RECIPE = Path(__file__).resolve().parents[2] / "pipelines" / "add-heads.yaml"
@@ -27,9 +27,9 @@ def test_add_heads_recipe_runs_end_to_end(tmp_path, stdlib_json_dir):
     spec = build_pipeline(load_recipe_file(RECIPE, settings), out)
     result = run_pipeline(spec)
     assert [s.step for s in result.steps][:3] == ["import", "tokenize", "train/drafts"]
-    imported = load_file(str(out / "imported" / "model.safetensors"))
+    imported = read_weights(out / "imported")
     latest = out / "runs" / "drafts" / "checkpoints" / (out / "runs" / "drafts" / "checkpoints" / "latest").read_text().strip()
-    trained = load_file(str(latest / "model.safetensors"))
+    trained = read_weights(latest)
     assert all(torch.equal(trained[n], t) for n, t in imported.items())  # the frozen model is the imported one
     samples = {mode: [json.loads(line) for line in (out / "samples" / "drafts" / f"{mode}.jsonl").read_text().splitlines()] for mode in ("greedy", "speculative")}
     assert [s["completion"] for s in samples["greedy"]] == [s["completion"] for s in samples["speculative"]]

@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from mtp_cli.model.checkpoint import read_weights
 from mtp_cli.artifacts import build_manifest, write_manifest
 from mtp_cli.cli import main
 from mtp_cli.interop import export_model, import_model
@@ -48,9 +49,8 @@ def test_mtp_models_round_trip_and_transformers_runs_head_one(tmp_path, shape):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "hf")
     assert tokenizer.bos_token == tokenizer.eos_token == "<|endoftext|>"  # mtp's texts start after EOS
     import_model(tmp_path / "hf", tmp_path / "back")
-    from safetensors.torch import load_file
 
-    first, second = load_file(str(tmp_path / "ckpt" / "model.safetensors")), load_file(str(tmp_path / "back" / "model.safetensors"))
+    first, second = read_weights(tmp_path / "ckpt"), read_weights(tmp_path / "back")
     assert first.keys() == second.keys() and all(torch.equal(first[n], second[n]) for n in first)
 
 

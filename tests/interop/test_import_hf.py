@@ -6,8 +6,8 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
+from mtp_cli.model.checkpoint import read_weights
 from mtp_cli.generate.decode import decode_plain
 from mtp_cli.generate.sampling import SamplingParams
 from mtp_cli.generate.speculative import decode_speculative
@@ -93,7 +93,7 @@ def test_export_loads_in_transformers_with_equal_logits(arch, hf_models, tmp_pat
 
 
 def tensors_of(ckpt):
-    return load_file(str(ckpt / "model.safetensors"))
+    return read_weights(ckpt)
 
 
 def assert_same_checkpoint(a, b):
