@@ -13,12 +13,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from safetensors import safe_open
 
 from mtp_cli.artifacts import MtpError, read_manifest
 from mtp_cli.artifacts.integrity import files_problem, safetensors_header_problem
-from mtp_cli.model.checkpoint import WEIGHTS_NAME, first_non_finite
+from mtp_cli.model.checkpoint import WEIGHTS_NAME, first_non_finite, is_finite
 from mtp_cli.model.sharded import SHARDED_STATE_NAME, is_sharded, read_sharded_weights
 from mtp_cli.train.checkpointing import CHECKPOINTS_NAME, TRAINER_STATE_NAME, TRAINER_TENSORS_NAME, move_latest
 
@@ -68,7 +67,7 @@ def _non_finite_weight(path: Path) -> str | None:
     with safe_open(str(path), framework="pt") as f:
         for name in f.keys():
             tensor = f.get_tensor(name)
-            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            if not is_finite(tensor):
                 return f"{WEIGHTS_NAME}: {name} holds non-finite values (NaN or inf)"
     return None
 

@@ -44,3 +44,17 @@ def test_latest_pointer_and_refusals(tmp_path):
     (tmp_path / "run" / "checkpoints" / "step-000003" / "tokenizer.json").write_text("{}")
     with pytest.raises(MtpError, match="does not match"):
         load_checkpoint(tmp_path / "run")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_one_non_finite_value_anywhere_is_found(dtype, value):
+    from mtp_cli.model.checkpoint import first_non_finite, is_finite
+
+    for where in (0, 517, 999):
+        tensor = torch.randn(1000).to(dtype)
+        assert is_finite(tensor)
+        tensor[where] = value
+        assert not is_finite(tensor)
+        assert first_non_finite({"fine": torch.ones(3, dtype=dtype), "bad": tensor}) == "bad"
+    assert is_finite(torch.zeros(0, dtype=dtype)) and is_finite(torch.arange(5))
