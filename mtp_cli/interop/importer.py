@@ -213,11 +213,11 @@ def import_model(
         if tokenizer_model is not None:
             raise MtpError("--tokenizer is for release checkpoints", "a Hugging Face folder brings its own tokenizer.json")
         plan = plan_huggingface(src)
-    spec = describe(Tokenizer.from_str(plan.tokenizer_json), "imported", plan.eos_token, plan.tokenizer_json)
-    if spec.vocab_size > plan.config.vocab_size:
-        raise MtpError(f"the tokenizer has {spec.vocab_size} tokens, the model's embedding {plan.config.vocab_size}", "the folder mixes two models")
 
     with staged_folder(out, overwrite) as stage, sha256_in_background(plan.files) as hashes:
+        spec = describe(Tokenizer.from_str(plan.tokenizer_json), "imported", plan.eos_token, plan.tokenizer_json)  # while hashing
+        if spec.vocab_size > plan.config.vocab_size:
+            raise MtpError(f"the tokenizer has {spec.vocab_size} tokens, the model's embedding {plan.config.vocab_size}", "the folder mixes two models")
         if plan.linked:
             for path in plan.linked:
                 link_or_copy(path, stage / path.name)
