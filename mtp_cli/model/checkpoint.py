@@ -139,6 +139,8 @@ def check_model_files(folder: Path) -> None:
     layout = _weights_layout(folder)
     if problem is None and layout is not None:
         problem = linked_files_problem(folder, layout, entries or [])
+        if problem:
+            raise MtpError(f"{folder} cannot be loaded: {problem}", "import the model again: mtp import SRC --out CKPT --overwrite")
     elif problem is None and not is_sharded(folder):
         problem = safetensors_header_problem(folder / WEIGHTS_NAME)
     if problem:

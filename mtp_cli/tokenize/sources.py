@@ -179,7 +179,6 @@ def resolve_sources(args: list[str], include: tuple[str, ...]) -> list[Source]:
 
 def _file_units(index: int, source: Source, files: list[Path]) -> Iterator[FileUnit]:
     unit = FileUnit(index, [], [])
-    size = 0
     for path in files:
         unit.keys.append(source.key_of(path))
         unit.paths.append(str(path))

@@ -61,8 +61,9 @@ def test_a_source_rewritten_in_place_is_refused(source, tmp_path):
     with open(path, "r+b") as f:  # the same file (inode): what the checkpoint links to
         f.write(data)
     os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
-    with pytest.raises(MtpError, match="model.safetensors was rewritten after the import"):
+    with pytest.raises(MtpError, match="model.safetensors was rewritten after the import") as refused:
         load_checkpoint(tmp_path / "ckpt")
+    assert "mtp import" in refused.value.hint
 
 
 def test_a_copied_checkpoint_folder_with_new_mtimes_still_loads(source, tmp_path):

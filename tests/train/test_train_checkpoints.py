@@ -18,7 +18,7 @@ from mtp_cli.train.data import RowSampler, load_rows
 from mtp_cli.train.metrics import MetricsLog
 from mtp_cli.train.prefetch import BatchPrefetcher
 
-from train_helpers import STEPS, small_config
+from train_helpers import small_config
 
 
 def train_losses(run: Path) -> dict[int, list[float]]:
