@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -177,6 +178,8 @@ def accuracy_figure(evals: list[Evaluation]) -> Figure:
     a dashed line where the training domain ends."""
     fig = Figure(figsize=(7.5, 4.5), layout="constrained")
     ax = fig.subplots()
+    if not any(k != "None" for e in evals for k in accuracy_per_difficulty(e)):
+        return _accuracy_bars(fig, ax, evals)  # items without difficulties (induction): one bar each
     for i, evaluation in enumerate(evals):
         accuracy = accuracy_per_difficulty(evaluation)
         keys = [k for k in accuracy if k != "None"]
@@ -192,4 +195,18 @@ def accuracy_figure(evals: list[Evaluation]) -> Figure:
     ax.set_title("Accuracy per difficulty")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
+    return fig
+
+
+def _accuracy_bars(fig: Figure, ax: Any, evals: list[Evaluation]) -> Figure:
+    labels = [e.label for e in evals]
+    values = [float(e.summary.get("accuracy") or 0.0) for e in evals]
+    bars = ax.bar(range(len(evals)), values, color=[color(i) for i in range(len(evals))])
+    ax.bar_label(bars, labels=[f"{100 * v:.1f}%" for v in values], fontsize="small")
+    ax.set_xticks(range(len(evals)), labels, rotation=20, ha="right", fontsize="small")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_ylim(0, min(1.05, max(values + [0.01]) * 1.25))
+    ax.set_ylabel("exact-match accuracy")
+    ax.set_title("Accuracy per evaluation")
+    ax.grid(alpha=0.3, axis="y")
     return fig

@@ -142,14 +142,15 @@ def _pass_at_k_table(c: Collected) -> list[str]:
 
 def _accuracy_table(c: Collected) -> list[str]:
     evals = [e for e in c.evals if accuracy_per_difficulty(e)]
-    difficulties = list(dict.fromkeys(k for e in evals for k in accuracy_per_difficulty(e)))
-    header = ["evaluation", "samples", "mode", *[f"m={d}" for d in difficulties], "all", "in domain", "out of domain"]
+    difficulties = list(dict.fromkeys(k for e in evals for k in accuracy_per_difficulty(e) if k != "None"))  # None: items without one
+    domains = ["accuracy_in_domain", "accuracy_out_of_domain"] if any(e.summary.get("in_domain_up_to") is not None for e in evals) else []
+    header = ["evaluation", "samples", "mode", *[f"m={d}" for d in difficulties], "all", *[d.removeprefix("accuracy_").replace("_", " ") for d in domains]]
     rows = []
     for e in evals:
         accuracy, s = accuracy_per_difficulty(e), e.summary
         source = e.samples.label if e.samples else _input_name(e.manifest)
         rows.append([e.label, source, e.samples.mode if e.samples else "-", *[_percent(accuracy.get(d)) for d in difficulties],
-                     _percent(s.get("accuracy")), _percent(s.get("accuracy_in_domain")), _percent(s.get("accuracy_out_of_domain"))])
+                     _percent(s.get("accuracy")), *[_percent(s.get(d)) for d in domains]])
     return table(header, rows) + ["Exact match of the completion's first line (prefix match where the problems say so).", ""]
 
 

@@ -60,3 +60,20 @@ def test_the_report_draws_accuracy_per_difficulty(tmp_path):
     rows = [line for line in summary.splitlines() if line.startswith("| n")]
     assert any("| 100.0% | 100.0% | 100.0% | 0.0% |" in r and r.startswith("| n2") for r in rows), rows
     assert any(r.startswith("| n1") and "| 100.0% | 0.0% | 0.0% | 0.0% |" in r for r in rows), rows
+
+
+def test_the_report_of_items_without_difficulties_has_no_empty_columns(tmp_path):
+    from mtp_cli.report import ReportConfig, write_report
+
+    write_induction(InductionSettings(out=tmp_path / "t", train_stories=10, test_stories=4))
+    items = [json.loads(line) for line in (tmp_path / "t" / "test.jsonl").read_text().splitlines()]
+    for name, right in (("n1", 1), ("n2", 3)):
+        samples = tmp_path / f"{name}.jsonl"
+        samples.write_text("".join(json.dumps({"task_id": i["task_id"], "completion": i["answer"] if k < right else "zz"}) + "\n" for k, i in enumerate(items)))
+        evaluate_exact(ExactConfig(samples, tmp_path / "t" / "test.jsonl", tmp_path / "evals" / name))
+    result = write_report(ReportConfig(inputs=[tmp_path / "evals"], out=tmp_path / "report"))
+    assert "accuracy.png" in result.figures
+    summary = (tmp_path / "report" / "summary.md").read_text()
+    header = next(line for line in summary.splitlines() if line.startswith("| evaluation"))
+    assert header == "| evaluation | samples | mode | all |"
+    assert any(line.startswith("| n2") and line.endswith(f"| {100 * 3 / len(items):.1f}% |") for line in summary.splitlines())
