@@ -16,17 +16,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from mtp_cli.artifacts import MtpError, atomic_write_json, atomic_write_text, read_manifest, sha256_bytes, sha256_file
 from mtp_cli.artifacts.hf_tokenizer import write_tokenizer_config
 from mtp_cli.artifacts.integrity import files_problem, safetensors_header_problem
 from mtp_cli.model.config import ModelConfig
 from mtp_cli.model.hf_weights import files_problem as linked_files_problem
-from mtp_cli.model.hf_weights import read_hf_weights, weights_layout
+from mtp_cli.model.hf_weights import iter_hf_weights, weights_layout
 from mtp_cli.model.sharded import SHARDED_STATE_NAME, is_sharded, read_sharded_weights
 from mtp_cli.model.transformer import TIED_NAME, MtpTransformer
 
@@ -37,15 +38,28 @@ TOKENIZER_NAME = "tokenizer.json"
 LATEST_NAME = "latest"
 
 
-def load_tensors(model: MtpTransformer, tensors: dict[str, torch.Tensor]) -> None:
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if model.config.tie_embeddings:
-        missing = [name for name in missing if name != TIED_NAME]
-    if missing or unexpected:
-        raise MtpError(
-            f"checkpoint weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})",
-            f"the checkpoint is damaged or its {CONFIG_NAME} was edited",
-        )
+def load_tensors(model: MtpTransformer, tensors: dict[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]]) -> None:
+    """Copy checkpoint tensors into `model`'s weights, one at a time: given an iterator (`iter_weights`),
+    no more than one checkpoint tensor is in memory beside the model."""
+    targets = model.state_dict()  # views of the model's own weights
+    loaded = set()
+    with torch.no_grad():
+        for name, tensor in tensors.items() if isinstance(tensors, dict) else tensors:
+            target = targets.get(name)
+            if target is None or target.shape != tensor.shape:
+                _misfit([], [name] if target is None else [f"{name} {list(tensor.shape)} for {list(target.shape)}"])
+            target.copy_(tensor)
+            loaded.add(name)
+    missing = [name for name in targets if name not in loaded and not (model.config.tie_embeddings and name == TIED_NAME)]
+    if missing:
+        _misfit(missing, [])
+
+
+def _misfit(missing: list[str], unexpected: list[str]) -> None:
+    raise MtpError(
+        f"checkpoint weights do not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})",
+        f"the checkpoint is damaged or its {CONFIG_NAME} was edited",
+    )
 
 
 def write_model_files(
@@ -147,22 +161,33 @@ def check_model_files(folder: Path) -> None:
         raise MtpError(f"{folder} is not a complete mtp checkpoint: {problem}", DAMAGED_HINT)
 
 
-def read_weights(folder: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """The checkpoint's weights by name, checked: whole files and finite values. A sharded checkpoint
-    is consolidated on the fly."""
+def iter_weights(folder: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    """The checkpoint's weights one at a time, by name, checked: whole files, finite values. A sharded
+    checkpoint is consolidated on the fly (in memory)."""
     check_model_files(folder)
     layout = _weights_layout(folder)
     if layout is not None:
         config = ModelConfig.from_dict(json.loads(config_path(folder).read_text())["model"])
-        tensors = read_hf_weights(folder, config, layout, device)
+        pairs = iter_hf_weights(folder, config, layout)
     elif is_sharded(folder):
-        tensors = {name: t.to(device) for name, t in read_sharded_weights(folder).items()}
+        pairs = iter(read_sharded_weights(folder).items())
     else:
-        tensors = load_file(str(folder / WEIGHTS_NAME), device=str(device))
-    bad = first_non_finite(tensors)
-    if bad is not None:
-        raise MtpError(f"{folder} is damaged: its weight {bad} holds non-finite values (NaN or inf)", DAMAGED_HINT)
-    return tensors
+        pairs = _iter_safetensors(folder / WEIGHTS_NAME)
+    for name, tensor in pairs:
+        if not is_finite(tensor):
+            raise MtpError(f"{folder} is damaged: its weight {name} holds non-finite values (NaN or inf)", DAMAGED_HINT)
+        yield name, tensor
+
+
+def _iter_safetensors(path: Path) -> Iterator[tuple[str, torch.Tensor]]:
+    with safe_open(str(path), "pt") as f:
+        for name in f.keys():
+            yield name, f.get_tensor(name)
+
+
+def read_weights(folder: Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """All of `iter_weights` at once, on `device`."""
+    return {name: tensor.to(device) for name, tensor in iter_weights(folder)}
 
 
 def weights_sha256(folder: Path) -> str:
@@ -188,7 +213,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if expected and sha256_bytes(tokenizer_json.encode("utf-8")) != expected:
         raise MtpError(f"{folder / TOKENIZER_NAME} does not match its {config_path(folder).name}", "the checkpoint is damaged")
     model = empty_model(config)
-    load_tensors(model, read_weights(folder))
+    load_tensors(model, iter_weights(folder))
     return model.to(device).eval(), config, tokenizer_json
 
 

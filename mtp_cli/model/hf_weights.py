@@ -18,7 +18,7 @@ import errno
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors import safe_open
@@ -72,20 +72,19 @@ def files_problem(folder: Path, layout: dict[str, Any], manifest_files: list[dic
     return None
 
 
-def read_hf_weights(folder: Path, config: ModelConfig, layout: dict[str, Any], device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
-    """The weights under mtp's names and rotary layout, read from the Hugging Face files."""
+def iter_hf_weights(folder: Path, config: ModelConfig, layout: dict[str, Any]) -> Iterator[tuple[str, torch.Tensor]]:
+    """The weights one at a time, under mtp's names and rotary layout, read from the Hugging Face files."""
     ours = {hf_name(name): name for name in stored_shapes(config)}
-    tensors = {}
+    where: dict[str, Path] = {}
     for entry in layout["files"]:
-        with safe_open(str(folder / entry["path"]), "pt", device=str(device)) as f:
-            for theirs in f.keys():
-                if theirs in ours:
-                    tensors[ours[theirs]] = f.get_tensor(theirs)
-    missing = [name for name in ours.values() if name not in tensors]
+        with safe_open(str(folder / entry["path"]), "pt") as f:
+            where.update({theirs: folder / entry["path"] for theirs in f.keys() if theirs in ours})
+    missing = [theirs for theirs in ours if theirs not in where]
     if missing:
-        raise MtpError(f"{folder} has no tensor {hf_name(missing[0])} (for {missing[0]})", "the checkpoint is damaged: import the model again")
-    for name, tensor in tensors.items():
-        heads = rotary_heads(name, config)
-        if heads is not None:
-            tensors[name] = to_interleaved(tensor, heads).contiguous()
-    return tensors
+        raise MtpError(f"{folder} has no tensor {missing[0]} (for {ours[missing[0]]})", "the checkpoint is damaged: import the model again")
+    for path in dict.fromkeys(where.values()):
+        with safe_open(str(path), "pt") as f:
+            for theirs in (t for t in f.keys() if where.get(t) == path):
+                name, tensor = ours[theirs], f.get_tensor(theirs)
+                heads = rotary_heads(name, config)
+                yield name, tensor if heads is None else to_interleaved(tensor, heads).contiguous()

@@ -25,7 +25,7 @@ from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimi
 
 from mtp_cli.artifacts import atomic_write_text
 from mtp_cli.model import MtpTransformer
-from mtp_cli.model.checkpoint import LATEST_NAME, load_tensors, read_weights
+from mtp_cli.model.checkpoint import LATEST_NAME, iter_weights, load_tensors
 from mtp_cli.model.sharded import is_sharded, load_sharded
 
 TRAINER_STATE_NAME = "trainer_state.json"
@@ -84,7 +84,7 @@ def prune_checkpoints(checkpoints: Path, keep: int) -> None:
 
 def load_model_weights(folder: Path, model: MtpTransformer) -> None:
     """The checkpoint's full weights into an unsharded model (before compile, wrapping or sharding)."""
-    load_tensors(model, read_weights(folder, device=next(model.parameters()).device))
+    load_tensors(model, iter_weights(folder))
 
 
 def load_training_state(folder: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> TrainerState:
