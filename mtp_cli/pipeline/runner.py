@@ -217,6 +217,8 @@ class PipelineRunner:
         inputs = [self.spec.run_folder(run) / MANIFEST_NAME]
         if self.spec.synth is not None:  # the test problems are an input of their own
             inputs.append(self.spec.synth_folder / "test.jsonl")
+        if config.problems is not None:  # a user's problem file: its content, not only its path
+            inputs.append(Path(config.problems))
         key = markers.step_key(_settings(config, "checkpoint", "out", "device", "overwrite"), inputs)
         if self._skip_if_done(step, key, manifest):
             return True
@@ -225,7 +227,7 @@ class PipelineRunner:
             with self.reporter.progress() as progress:
                 generate_samples(config, progress)
 
-        self._run_step(step, f"{config.mode} on {config.dataset or config.prompts or 'one prompt'}", "ran", work)
+        self._run_step(step, f"{config.mode} on {config.dataset or config.problems or config.prompts or 'one prompt'}", "ran", work)
         self._mark_done(step, key, manifest)
         return True
 
@@ -234,17 +236,19 @@ class PipelineRunner:
             self.evaluate_exact(run, generation)
             return
         from mtp_cli.eval import EvalConfig, SandboxConfig, evaluate
-        from mtp_cli.problems import dataset_info
+        from mtp_cli.problems import problem_set
 
-        settings, dataset = self.spec.eval, generation.config.dataset
+        settings, dataset, problems = self.spec.eval, generation.config.dataset, generation.config.problems
         step = f"eval/{run}/{generation.name}"
         if generation.config.fixed_length:
             self._skipped(step, "not applicable: fixed-length samples run past their stops (a speed measurement)")
             return
         samples, out = self.spec.samples_file(run, generation.name), self.spec.eval_folder(run, generation.name)
-        sandbox = SandboxConfig(timeout=settings.timeout or dataset_info(dataset).default_timeout, memory_mb=settings.memory_mb)
-        config = EvalConfig(dataset=dataset, out=out, samples=samples, ks=list(settings.ks), workers=settings.workers, sandbox=sandbox)
-        key = markers.step_key(_settings(config, "out", "samples", "workers", "resume", "overwrite"), [samples])
+        benchmark = problem_set(dataset, problems).info
+        sandbox = SandboxConfig(timeout=settings.timeout or benchmark.default_timeout, memory_mb=settings.memory_mb)
+        config = EvalConfig(dataset=dataset, problems=problems, out=out, samples=samples, ks=list(settings.ks), workers=settings.workers, sandbox=sandbox)
+        inputs = [samples] + ([Path(problems)] if problems is not None else [])
+        key = markers.step_key(_settings(config, "out", "samples", "workers", "resume", "overwrite"), inputs)
         if self._skip_if_done(step, key, out / MANIFEST_NAME):
             return
 
@@ -255,7 +259,7 @@ class PipelineRunner:
                 except MtpError:  # evaluated before with other sandbox settings
                     evaluate(EvalConfig(**{**vars(config), "overwrite": True}), progress)
 
-        self._run_step(step, f"pass@{','.join(map(str, settings.ks))} on {dataset}", "ran", work)
+        self._run_step(step, f"pass@{','.join(map(str, settings.ks))} on {benchmark.name}", "ran", work)
         self._mark_done(step, key, out / MANIFEST_NAME)
 
     def evaluate_exact(self, run: str, generation: GenerationSpec) -> None:

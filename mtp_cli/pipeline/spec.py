@@ -227,18 +227,19 @@ def _generations(recipe: dict[str, Any], evaluating: bool, synth: Path | None = 
         section = f"generate.{name}"
         fixed = {"checkpoint": Path("."), "out": Path("."), "overwrite": True}  # the samples files are the pipeline's own
         if synth is not None:  # every generation answers the task's test problems
-            fixed.update(prompts=synth / "test.jsonl", dataset=None, prompt=None)
+            fixed.update(prompts=synth / "test.jsonl", dataset=None, problems=None, prompt=None)
         config = build_section(GenerateConfig, values or {}, section, fixed)
         config.validate()
-        sources = [x for x in (config.dataset, config.prompts, config.prompt) if x is not None]
+        sources = [x for x in (config.dataset, config.problems, config.prompts, config.prompt) if x is not None]
         if len(sources) != 1:
-            raise MtpError(f"recipe section '{section}' needs exactly one of dataset, prompts, prompt")
-        if synth is None and config.prompts is not None and not Path(config.prompts).is_file():
-            raise MtpError(f"recipe value {section}.prompts: {config.prompts} does not exist")
-        if evaluating and synth is None and config.dataset not in EVAL_DATASETS:
+            raise MtpError(f"recipe section '{section}' needs exactly one of dataset, problems, prompts, prompt")
+        for key in ("prompts", "problems"):
+            if synth is None and getattr(config, key) is not None and not Path(getattr(config, key)).is_file():
+                raise MtpError(f"recipe value {section}.{key}: {getattr(config, key)} does not exist")
+        if evaluating and synth is None and config.dataset not in EVAL_DATASETS and config.problems is None:
             raise MtpError(
-                f"recipe section '{section}' cannot be evaluated: pass@k needs dataset humaneval or mbpp",
-                "set its dataset, or drop the 'eval' section",
+                f"recipe section '{section}' cannot be evaluated: pass@k needs dataset humaneval or mbpp, or a problems file",
+                "set its dataset or problems, or drop the 'eval' section",
             )
         generations.append(GenerationSpec(name, config))
     return generations

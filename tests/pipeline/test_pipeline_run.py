@@ -201,3 +201,27 @@ def test_a_pipeline_under_torchrun_is_refused_before_writing(tmp_path, monkeypat
     with pytest.raises(MtpError, match="torchrun"):
         run_pipeline(spec_for(out))
     assert not out.exists()
+
+
+def test_a_generation_on_a_problem_file_is_scored_on_that_file(quickstart, tmp_path):
+    problems = tmp_path / "mine.jsonl"
+    rows = [
+        {"task_id": "Inhouse/add", "prompt": "def add(a, b):\n", "entry_point": "add", "canonical_solution": "    return a + b\n",
+         "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n"},
+        {"task_id": 7, "prompt": "def double(x):\n", "entry_point": "double", "canonical_solution": "    return 2 * x\n",
+         "test": "def check(candidate):\n    assert candidate(4) == 8\n"},
+    ]
+    problems.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "copy"
+    shutil.copytree(quickstart[0], out)
+    mine = ["generate.greedy.dataset=null", f"generate.greedy.problems={problems}", "generate.greedy.limit=null"]
+    result = run_pipeline(spec_for(out, *mine))
+    assert statuses(result)["generate/model/greedy"] == "ran" and statuses(result)["eval/model/greedy"] == "ran"
+    manifest = read_manifest(out / "eval" / "model" / "greedy", "eval")
+    assert manifest["dataset"]["data_file"] == str(problems) and manifest["dataset"]["problems"] == 2
+    results = [json.loads(line) for line in (out / "eval" / "model" / "greedy" / "results.jsonl").read_text().splitlines()]
+    assert sorted(str(r["task_id"]) for r in results) == ["7", "Inhouse/add"]
+    assert all(s == "skipped" for s in statuses(run_pipeline(spec_for(out, *mine))).values())
+    problems.write_text(problems.read_text().replace("assert candidate(4) == 8", "assert candidate(5) == 10"))
+    again = statuses(run_pipeline(spec_for(out, *mine)))  # the file's content changed, not its path
+    assert again["generate/model/greedy"] == "ran" and again["eval/model/greedy"] == "ran"
