@@ -106,7 +106,7 @@ def test_defaults_written_in_help_texts_are_shown(capsys):
     assert "samples folder written by" not in text and "as `mtp generate` writes it" in text
 
 
-DECLARED = [["train"], ["generate"], ["tokenize"], ["eval", "pass@k"], ["eval", "exact"]]
+DECLARED = [["train"], ["generate"], ["tokenize"], ["eval", "pass@k"], ["eval", "exact"], ["synth", "polynomials"], ["synth", "induction"]]
 
 
 def _command(path: list[str]):
@@ -146,14 +146,16 @@ def test_each_option_is_its_config_fields_declaration(path):
     from mtp_cli.eval.sandbox import SandboxConfig
     from mtp_cli.generate.config import GenerateConfig
     from mtp_cli.model.config import ModelConfig
+    from mtp_cli.synth.write import InductionSettings, PolynomialSettings
     from mtp_cli.tokenize.config import TokenizeConfig
     from mtp_cli.train.config import TrainConfig
 
     classes = {"train": [TrainConfig, ModelConfig], "generate": [GenerateConfig], "tokenize": [TokenizeConfig],
-               "pass@k": [EvalConfig, SandboxConfig], "exact": [ExactConfig]}[path[-1]]
+               "pass@k": [EvalConfig, SandboxConfig], "exact": [ExactConfig], "polynomials": [PolynomialSettings],
+               "induction": [InductionSettings]}[path[-1]]
     declared = {f.name: spec for cls in classes for f, spec in declared_fields(cls)}
     params = {p.name: p for p in _command(path).params if p.name != "help"}
-    extras = {"train": {"log_every", "resume", "resume_auto"}, "exact": set()}.get(path[-1], {"log_every"})
+    extras = {"train": {"log_every", "resume", "resume_auto"}, "exact": set(), "polynomials": set(), "induction": set()}.get(path[-1], {"log_every"})
     assert set(params) == set(declared) | extras
     for name, spec in declared.items():
         assert params[name].help.startswith(spec.help), name

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from mtp_cli.artifacts import MtpError, NullProgress, ProgressSink, build_manifest, sha256_file, staged_folder, write_manifest
+from mtp_cli.artifacts.options import option
 from mtp_cli.synth.induction import items, name_pairs, story
 from mtp_cli.synth.polynomials import problem_text, random_expression
 
@@ -17,15 +18,28 @@ TRAIN_NAME = "train.jsonl"
 TEST_NAME = "test.jsonl"
 
 
+def _out() -> Any:
+    return option(help="The folder to write: train.jsonl, test.jsonl, manifest.json.", flags=("-o",))
+
+
+def _seed() -> Any:
+    return option(0, "Seed of every draw: the same seed writes the same files.")
+
+
+def _overwrite() -> Any:
+    return option(False, "Replace an existing synthetic task folder at --out.")
+
+
 @dataclass
 class PolynomialSettings:
-    out: Path
-    seed: int = 0
-    train_problems: int = 100_000
-    test_problems: int = 200  # per number of operations
-    train_max_operations: int = 5  # training draws 1..this many operations, uniformly
-    test_max_operations: int = 10  # test sets for 1..this many; beyond train_max_operations is out of domain
-    overwrite: bool = False
+    # Each option of `mtp synth polynomials` (and a recipe's synth section), declared once.
+    out: Path = _out()
+    seed: int = _seed()
+    train_problems: int = option(100_000, "Training problems (one document each).")
+    test_problems: int = option(200, "Test problems per number of operations.")
+    train_max_operations: int = option(5, "Training problems have 1 to this many operations (uniformly).")
+    test_max_operations: int = option(10, "Test sets for 1 to this many operations (more than training's: out of domain).")
+    overwrite: bool = _overwrite()
 
     def validate(self) -> None:
         for name in ("train_problems", "test_problems", "train_max_operations", "test_max_operations"):
@@ -112,12 +126,13 @@ def write_polynomials(settings: PolynomialSettings, progress: ProgressSink | Non
 
 @dataclass
 class InductionSettings:
-    out: Path
-    seed: int = 0
-    train_stories: int = 20_000
-    test_stories: int = 100  # the paper's count
-    held_out_names: int = 32  # of the 256 two-syllable names, kept for test stories only
-    overwrite: bool = False
+    # Each option of `mtp synth induction` (and a recipe's synth section), declared once.
+    out: Path = _out()
+    seed: int = _seed()
+    train_stories: int = option(20_000, "Training stories (one document each).")
+    test_stories: int = option(100, "Test stories (the paper's count); each gives one item per repeated mention of a name.")
+    held_out_names: int = option(32, "Two-syllable names (of 256) kept out of training, for the test stories.")
+    overwrite: bool = _overwrite()
 
     def validate(self) -> None:
         for name in ("train_stories", "test_stories", "held_out_names"):
