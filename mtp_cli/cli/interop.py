@@ -20,6 +20,9 @@ IMPORT_HELP = (
     "Qwen2/Qwen2.5 (q/k/v biases); any rope_theta and rms_norm_eps; the release's n-head models with their "
     "extra heads. A Hugging Face model imports with n = 1; a folder written by `mtp export` gets its extra "
     "heads back. Anything else (MoE, other attention) is refused.\n\n"
+    "A Hugging Face model's safetensors files are kept as they are: the checkpoint holds them as hard links "
+    "(copies across file systems), so the import takes about one read of the weights and no extra disk; "
+    "a source file rewritten in place afterwards is detected and refused.\n\n"
     "Example: mtp import ~/models/Qwen2.5-Coder-0.5B --out ckpt/qwen-coder"
 )
 
