@@ -86,3 +86,25 @@ def test_a_replaced_linked_file_is_refused_and_the_source_kept(source, tmp_path)
     with pytest.raises(MtpError, match="is not a complete mtp checkpoint: model.safetensors has"):
         read_weights(tmp_path / "ckpt")
     assert "model.norm.weight" in load_file(str(source / "model.safetensors"))
+
+
+def test_a_sharded_source_is_linked_shard_by_shard_and_exports_whole(tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    from mtp_cli.interop import export_model
+
+    model = build_hf_model("qwen2-biases", tmp_path / "one")
+    model.save_pretrained(tmp_path / "sharded", max_shard_size="100KB")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tmp_path / "one" / name, tmp_path / "sharded")
+    shards = sorted((tmp_path / "sharded").glob("model-*.safetensors"))
+    assert len(shards) > 1
+    import_model(tmp_path / "sharded", tmp_path / "ckpt")
+    for shard in shards:
+        assert os.path.samefile(tmp_path / "ckpt" / shard.name, shard)
+    manifest = export_model(tmp_path / "ckpt", tmp_path / "hf")
+    assert manifest["inputs"][0]["sha256"] == weights_sha256(tmp_path / "ckpt")
+    tokens = torch.randint(0, 200, (1, 12), generator=torch.Generator().manual_seed(0))
+    exported = AutoModelForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    with torch.no_grad():
+        assert torch.equal(exported(tokens).logits, model.eval()(tokens).logits)
