@@ -45,25 +45,21 @@ def run_induction(given: dict[str, dict[str, Any]]) -> None:
     console.print(table)
 
 
-app.command("polynomials")(build_command(
-    "polynomials",
-    {"settings": PolynomialSettings},
-    run_polynomials,
-    """Polynomial arithmetic in F_7[X]/(X^5): negation, addition, multiplication and composition.
+POLYNOMIALS_HELP = """Polynomial arithmetic in F_7[X]/(X^5): negation, addition, multiplication and composition.
 
     \b
     Example:
       mtp synth polynomials --out data/poly-text && mtp tokenize data/poly-text/train.jsonl --tokenizer bytes --out data/poly
-    """,
-))
-app.command("induction")(build_command(
-    "induction",
-    {"settings": InductionSettings},
-    run_induction,
-    """Induction: template stories with made-up two-syllable names; complete a repeated name's second syllable.
+    """
+INDUCTION_HELP = """Induction: template stories with made-up two-syllable names; complete a repeated name's second syllable.
 
     \b
     Example:
       mtp synth induction --out data/induction-text && mtp tokenize data/induction-text/train.jsonl --tokenizer bytes --out data/induction
-    """,
-))
+    """
+
+for task, settings_class, run, help_text in (
+    ("polynomials", PolynomialSettings, run_polynomials, POLYNOMIALS_HELP),
+    ("induction", InductionSettings, run_induction, INDUCTION_HELP),
+):
+    app.command(task)(build_command(task, {"settings": settings_class}, run, help_text))
