@@ -17,7 +17,6 @@ from mtp_cli.artifacts import (
     atomic_write_json,
     atomic_write_text,
     build_manifest,
-    sha256_bytes,
     sha256_in_background,
     staged_folder,
     write_manifest,
@@ -27,7 +26,7 @@ from mtp_cli.interop import hf_layout
 from mtp_cli.interop.heads_file import HEADS_CONFIG_NAME, HEADS_WEIGHTS_NAME, heads_document
 from mtp_cli.interop.tensors import PlannedTensor, TensorSource, write_safetensors
 from mtp_cli.model import ModelConfig, read_checkpoint_config
-from mtp_cli.model.checkpoint import TOKENIZER_NAME, WEIGHTS_NAME, check_model_files, read_weights, weights_sha256
+from mtp_cli.model.checkpoint import TOKENIZER_NAME, WEIGHTS_NAME, check_model_files, listing_sha256, read_weights, weights_sha256
 from mtp_cli.model.hf_names import hf_name, in_heads_file, rotary_heads, to_half_split
 from mtp_cli.model.hf_weights import weights_layout
 from mtp_cli.model.transformer import TIED_NAME, stored_shapes
@@ -70,7 +69,7 @@ def _weights_hash(folder: Path, hashed: list[dict[str, Any]]) -> str:
         return weights_sha256(folder)
     if len(hashed) == 1:
         return hashed[0]["sha256"]
-    return sha256_bytes("".join(f"{Path(e['path']).name} {e['sha256']}\n" for e in hashed).encode())
+    return listing_sha256([(Path(e["path"]).name, e["sha256"]) for e in hashed])
 
 
 def export_model(checkpoint: str | Path, out: str | Path, overwrite: bool = False, progress: ProgressSink | None = None) -> dict[str, Any]:

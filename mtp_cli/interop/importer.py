@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
 from tokenizers import Tokenizer
 
 from mtp_cli.artifacts import (
@@ -77,18 +76,14 @@ def detect_format(folder: Path) -> str:
     )
 
 
-Conversion = Callable[[torch.Tensor], torch.Tensor]
-
-
 def plan_tensors(
     config: ModelConfig,
     source: TensorSource,
     source_name: Callable[[str], str],
-    conversion: Callable[[str], Conversion | None],
     origin: str,
 ) -> list[PlannedTensor]:
-    """One planned tensor per weight of `config`, read from `source_name(name)` and passed through
-    `conversion(name)` (None: copied as it is)."""
+    """One planned tensor per weight of `config`, read from `source_name(name)` as it is: names and
+    shapes are checked here."""
     planned = []
     for name, shape in stored_shapes(config).items():
         theirs = source_name(name)
@@ -97,7 +92,7 @@ def plan_tensors(
         info = source.info(theirs)
         if info.shape != shape:
             raise MtpError(f"{origin}: {theirs} is {list(info.shape)}, its config implies {list(shape)}", "the folder's config does not match its weights")
-        planned.append(source.planned(theirs, name, conversion(name)))
+        planned.append(source.planned(theirs, name))
     return planned
 
 
@@ -151,7 +146,7 @@ def plan_huggingface(folder: Path) -> ImportPlan:
         files.append(folder / HEADS_WEIGHTS_NAME)
     source = TensorSource.from_safetensors(files)
 
-    planned = plan_tensors(config, source, hf_name, lambda name: None, str(folder))  # checks names and shapes
+    planned = plan_tensors(config, source, hf_name, str(folder))
     used = {hf_name(p.name) for p in planned} | ({"lm_head.weight"} if config.tie_embeddings else set())
     _unused(source, used, str(folder))
     weight_files = list(files)
@@ -175,7 +170,7 @@ def plan_release(folder: Path, tokenizer_model: Path | None) -> ImportPlan:
         if needed not in source:
             raise MtpError(f"{shards[0]} has no {needed}", "is this a Llama-format consolidated checkpoint?")
     config = release_config_checked(params, source, folder)
-    planned = plan_tensors(config, source, lambda name: name, lambda name: None, str(folder))
+    planned = plan_tensors(config, source, lambda name: name, str(folder))
     _unused(source, {p.name for p in planned}, str(folder))
     sp_model = release.find_tokenizer_model(folder, tokenizer_model)
     tokenizer = convert_sentencepiece(sp_model)

@@ -38,13 +38,13 @@ TOKENIZER_NAME = "tokenizer.json"
 LATEST_NAME = "latest"
 
 
-def load_tensors(model: MtpTransformer, tensors: dict[str, torch.Tensor] | Iterable[tuple[str, torch.Tensor]]) -> None:
+def load_tensors(model: MtpTransformer, tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
     """Copy checkpoint tensors into `model`'s weights, one at a time: given an iterator (`iter_weights`),
     no more than one checkpoint tensor is in memory beside the model."""
     targets = model.state_dict()  # views of the model's own weights
     loaded = set()
     with torch.no_grad():
-        for name, tensor in tensors.items() if isinstance(tensors, dict) else tensors:
+        for name, tensor in tensors:
             target = targets.get(name)
             if target is None or target.shape != tensor.shape:
                 _misfit([], [name] if target is None else [f"{name} {list(tensor.shape)} for {list(target.shape)}"])
@@ -196,12 +196,16 @@ def weights_sha256(folder: Path) -> str:
     layout = _weights_layout(folder)
     if layout is not None:
         hashes = [(e["path"], sha256_file(folder / e["path"])) for e in layout["files"]]
-        return hashes[0][1] if len(hashes) == 1 else sha256_bytes("".join(f"{p} {h}\n" for p, h in hashes).encode())
+        return hashes[0][1] if len(hashes) == 1 else listing_sha256(hashes)
     if not is_sharded(folder):
         return sha256_file(folder / WEIGHTS_NAME)
     entries = read_manifest(folder, "checkpoint").get("files", [])
-    listed = "".join(f"{e['path']} {e['sha256']}\n" for e in entries if e["path"].startswith(SHARDED_STATE_NAME + "/"))
-    return sha256_bytes(listed.encode())
+    return listing_sha256([(e["path"], e["sha256"]) for e in entries if e["path"].startswith(SHARDED_STATE_NAME + "/")])
+
+
+def listing_sha256(hashes: list[tuple[str, str]]) -> str:
+    """One hash for several files: the sha256 of their "path sha256" lines."""
+    return sha256_bytes("".join(f"{path} {sha}\n" for path, sha in hashes).encode())
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[MtpTransformer, ModelConfig, str]:

@@ -106,7 +106,7 @@ def build_model(model_config: ModelConfig, config: TrainConfig, device: torch.de
         folder, info = read_checkpoint_config(config.init_from)
         source = ModelConfig.from_dict(info["model"])
         model = empty_model(model_config)
-        load_tensors(model, adapt_heads(read_weights(folder), source, model_config))
+        load_tensors(model, adapt_heads(read_weights(folder), source, model_config).items())
     else:
         model = MtpTransformer(model_config)
     if config.freeze_trunk:
