@@ -172,6 +172,93 @@ class TrainDisplay:
         err_console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
+class RunsDisplay:
+    """Several trainings at once (`mtp pipeline run --jobs N`): a live table with a row per run. When
+    stderr is not a terminal, a plain line per run every `log_every` seconds instead."""
+
+    def __init__(self, runs: list[str], log_every: float = DEFAULT_LOG_EVERY) -> None:
+        self.plain = not err_console.is_terminal
+        self.live = None if self.plain else Live(console=err_console, refresh_per_second=2, transient=True)
+        self.log_every = check_log_every(log_every)
+        self.runs = {run: RunRow(run, self) for run in runs}
+
+    def __enter__(self) -> "RunsDisplay":
+        if self.live is not None:
+            self.live.__enter__()
+            self.refresh()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.live is not None:
+            self.live.__exit__(*exc)
+
+    def observer(self, run: str) -> "RunRow":
+        return self.runs[run]
+
+    def refresh(self) -> None:
+        if self.live is None:
+            return
+        table = Table(box=None, padding=(0, 2), header_style="bold")
+        for column in ("run", "step", "tok/s", "loss per head", "validation", "ETA"):
+            table.add_column(column, justify="right" if column in ("step", "tok/s") else "left")
+        for row in self.runs.values():
+            table.add_row(*row.cells())
+        self.live.update(table)
+
+
+class RunRow:
+    """One run's line in a RunsDisplay; the trainer's observer for that run."""
+
+    def __init__(self, name: str, display: RunsDisplay) -> None:
+        self.name, self.display = name, display
+        self.plan: dict[str, Any] = {}
+        self.record: dict[str, Any] = {}
+        self.step_seconds: float | None = None
+        self.validation = ""
+        self.last_line = float("-inf")
+
+    def remaining(self) -> float:
+        return (self.plan["total_steps"] - self.record["step"]) * (self.step_seconds or 0.0)
+
+    def cells(self) -> tuple[str, ...]:
+        if not self.record:
+            return self.name, "starting" if self.plan else "waiting", "", "", "", ""
+        r = self.record
+        return (self.name, f"{r['step']}/{self.plan['total_steps']}", f"{r['tokens_per_second']:,.0f}",
+                _losses(r["head_loss"]), self.validation, clock(self.remaining()))
+
+    def on_start(self, plan: dict[str, Any]) -> None:
+        self.plan = plan
+        err_console.print(f"{self.name}: training {plan['parameters'] / 1e6:.1f}M parameters, steps "
+                          f"{plan['start_step']}..{plan['total_steps']}, {plan['tokens_per_step']:,} tokens per step", highlight=False)
+        self.display.refresh()
+
+    def on_step(self, record: dict[str, Any]) -> None:
+        seconds = record["step_seconds"]
+        self.step_seconds = seconds if self.step_seconds is None else 0.9 * self.step_seconds + 0.1 * seconds
+        self.record = record
+        self.display.refresh()
+        now, last = time.perf_counter(), record["step"] == self.plan["total_steps"]
+        if self.display.plain and (now - self.last_line >= self.display.log_every or last):
+            self.last_line = now
+            err_console.print(f"{time.strftime('%H:%M:%S')} {self.name} step {record['step']}/{self.plan['total_steps']}, "
+                              f"loss per head {_losses(record['head_loss'])}, {record['tokens_per_second']:,.0f} tok/s, "
+                              f"ETA {clock(self.remaining())}", highlight=False, soft_wrap=True)
+
+    def on_eval(self, record: dict[str, Any]) -> None:
+        self.validation = f"{_losses(record['head_loss'])} (step {record['step']})"
+        if self.display.plain:
+            err_console.print(f"{time.strftime('%H:%M:%S')} {self.name} step {record['step']}: validation loss per head "
+                              f"{_losses(record['head_loss'])}", highlight=False, soft_wrap=True)
+        self.display.refresh()
+
+    def on_checkpoint(self, step: int, folder: Path) -> None:
+        pass
+
+    def on_notice(self, message: str) -> None:
+        err_console.print(f"[yellow]warning:[/] {self.name}: {message}", highlight=False, soft_wrap=True)
+
+
 def summary_table(result, out: Path) -> Table:
     table = Table(title=f"{out}: {result.status} at step {result.step}/{result.total_steps}")
     for column in ("head", "predicts", "train loss", "train top-1", "validation loss", "validation top-1"):

@@ -33,6 +33,7 @@ from mtp_cli.artifacts import (
     write_manifest,
 )
 from mtp_cli.pipeline import markers
+from mtp_cli.pipeline.parallel import Job, Outcome, SideBySide, longest_first
 from mtp_cli.pipeline.spec import GenerationSpec, PipelineSpec
 
 
@@ -42,6 +43,7 @@ class PipelineReporter(Protocol):
     def step_finished(self, step: str, seconds: float) -> None: ...
     def progress(self) -> AbstractContextManager[ProgressSink]: ...
     def train_observer(self) -> AbstractContextManager[Any]: ...
+    def runs_display(self, runs: list[str]) -> AbstractContextManager[Any]: ...  # .observer(run) -> TrainObserver
 
 
 class QuietReporter:
@@ -65,6 +67,14 @@ class QuietReporter:
     def train_observer(self) -> AbstractContextManager[Any]:
         return nullcontext(None)
 
+    def runs_display(self, runs: list[str]) -> AbstractContextManager[Any]:
+        return nullcontext(self)
+
+    def observer(self, run: str) -> Any:
+        from mtp_cli.train import NullObserver
+
+        return NullObserver()
+
 
 class PipelineInterrupted(Exception):
     """A step was stopped by Ctrl-C after saving what it had; rerunning continues from there."""
@@ -86,8 +96,10 @@ class PipelineResult:
 
 
 class PipelineRunner:
-    def __init__(self, spec: PipelineSpec, reporter: PipelineReporter | None = None):
-        self.spec, self.reporter = spec, reporter or QuietReporter()
+    def __init__(self, spec: PipelineSpec, reporter: PipelineReporter | None = None, jobs: int = 1):
+        if jobs < 1:
+            raise MtpError(f"--jobs must be 1 or more, got {jobs}", "--jobs 2 trains two runs at a time")
+        self.spec, self.reporter, self.jobs = spec, reporter or QuietReporter(), jobs
         self.result = PipelineResult(spec.out)
         self._outputs: list[Path] = []  # every step's output manifest: what the report is made from
         self._imported_again = False  # the imported model changed: the data tokenized with it is stale
@@ -177,31 +189,77 @@ class PipelineRunner:
         self._run_step(step, f"{config.tokenizer} tokens, rows of {config.seq_len}", "ran", work)
         self._mark_done(step, key, manifest)
 
-    def train(self, name: str) -> None:
-        from mtp_cli.train import train
+    def _training_job(self, name: str) -> Job | None:
+        """The run to train, or None when it is up to date (then it is reported as skipped)."""
         from mtp_cli.train.config import RESUMABLE_CHANGES
 
         config, step = self.spec.runs[name], f"train/{name}"
-        manifest = config.out / MANIFEST_NAME
         inputs = [self.spec.tokenized / MANIFEST_NAME]
         if self.spec.imported is not None:
             inputs.append(self.spec.imported_folder / MANIFEST_NAME)
         key = markers.step_key(_settings(config, *RESUMABLE_CHANGES), inputs)
-        if self._skip_if_done(step, key, manifest):
-            return
+        if self._skip_if_done(step, key, config.out / MANIFEST_NAME):
+            return None
         resume = _can_resume(config, self.spec.tokenized)
         if not resume and config.out.exists():
             shutil.rmtree(config.out)  # an earlier run with other settings or data: the pipeline's own folder
+        return Job(name, config, resume, key)
+
+    def _train_detail(self, job: Job) -> str:
+        return self.spec.run_model(job.name) + (" (resuming)" if job.resume else "")
+
+    def train_here(self, job: Job) -> None:
+        from mtp_cli.train import train
 
         def work() -> None:
             with self.reporter.train_observer() as observer:
-                result = train(config, resume=resume, observer=observer)
+                result = train(job.config, resume=job.resume, observer=observer)
             if result.status != "completed":
                 raise PipelineInterrupted(f"training stopped at step {result.step}; {result.checkpoint} was saved")
 
-        detail = self.spec.run_model(name) + (" (resuming)" if resume else "")
-        self._run_step(step, detail, "resumed" if resume else "ran", work)
-        self._mark_done(step, key, manifest)
+        step = f"train/{job.name}"
+        self._run_step(step, self._train_detail(job), "resumed" if job.resume else "ran", work)
+        self._mark_done(step, job.key, job.config.out / MANIFEST_NAME)
+
+    def train_runs(self) -> None:
+        jobs = [job for job in map(self._training_job, self.spec.runs) if job is not None]
+        if self.jobs == 1 or len(jobs) == 1:
+            for job in jobs:
+                self.train_here(job)
+        elif jobs:
+            self.train_side_by_side(jobs)
+
+    def train_side_by_side(self, jobs: list[Job]) -> None:
+        """`self.jobs` runs at a time, each in its own process, the costliest first."""
+        by_name = {job.name: job for job in jobs}
+        stopped: list[Outcome] = []
+
+        def started(job: Job) -> None:
+            self.reporter.step_started(f"train/{job.name}", self._train_detail(job))
+
+        def finished(outcome: Outcome) -> None:
+            job = by_name[outcome.name]
+            if outcome.status != "completed":
+                stopped.append(outcome)
+                runs.stop()  # the others save and stop: each can resume on the next run
+                return
+            step = f"train/{job.name}"
+            self.reporter.step_finished(step, outcome.seconds)
+            self.result.steps.append(StepRecord(step, "resumed" if job.resume else "ran", outcome.seconds, self._train_detail(job)))
+            self._mark_done(step, job.key, job.config.out / MANIFEST_NAME)
+
+        ordered = longest_first(jobs, lambda job: _training_cost(job.config, self.spec.tokenized))
+        with self.reporter.runs_display([job.name for job in ordered]) as display:
+            runs = SideBySide(ordered, self.jobs, display.observer)
+            runs.run(started, finished)
+        failed = [outcome for outcome in stopped if outcome.error is not None]
+        if failed:
+            raise failed[0].error
+        if stopped:
+            where = ", ".join(f"{o.name} at step {o.step}" for o in stopped)
+            raise PipelineInterrupted(f"trainings stopped ({where}), each with its last step saved")
+        if runs.interrupted:
+            raise PipelineInterrupted("interrupted as the last training finished")
 
     def generate(self, run: str, generation: GenerationSpec) -> bool:
         """Returns False when the run cannot do this generation (speculative with one head)."""
@@ -279,7 +337,7 @@ class PipelineRunner:
         from mtp_cli.report import ReportConfig, write_report
 
         folder, step = self.spec.report_folder, "report"
-        key = markers.step_key({}, self._outputs)
+        key = markers.step_key({}, sorted(self._outputs))  # runs trained side by side finish in any order
         self.result.report = folder
         if self._skip_if_done(step, key, folder / MANIFEST_NAME):
             return
@@ -300,8 +358,7 @@ class PipelineRunner:
             if spec.synth is not None:
                 self.synthesize()
             self.tokenize()
-            for name in spec.runs:
-                self.train(name)
+            self.train_runs()
             for name in spec.runs:
                 for generation in spec.generations:
                     if self.generate(name, generation) and spec.eval is not None:
@@ -318,8 +375,21 @@ class PipelineRunner:
         return self.result
 
 
-def run_pipeline(spec: PipelineSpec, reporter: PipelineReporter | None = None) -> PipelineResult:
-    return PipelineRunner(spec, reporter).run()
+def run_pipeline(spec: PipelineSpec, reporter: PipelineReporter | None = None, jobs: int = 1) -> PipelineResult:
+    """`jobs` > 1 trains that many runs at a time, each in its own process (the results are the same)."""
+    return PipelineRunner(spec, reporter, jobs).run()
+
+
+def _training_cost(config: Any, tokenized: Path) -> float:
+    """A run's training FLOPs, from its model settings and the data's vocabulary and row length:
+    enough to order the runs by length."""
+    from mtp_cli.model import build_config
+    from mtp_cli.model.flops import train_flops_per_token
+
+    data = read_manifest(tokenized, "tokenized")
+    overrides = {"vocab_size": data["tokenizer"]["vocab_size"], **config.model_overrides, "n_future_tokens": config.heads}
+    tokens = config.tokens or (config.steps or 1) * config.batch_tokens
+    return train_flops_per_token(build_config(config.preset, overrides), data["seq_len"]) * tokens
 
 
 def _settings(config: Any, *ignored: str) -> dict[str, Any]:
