@@ -21,7 +21,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from mtp_cli.artifacts import MtpError
 
@@ -41,7 +41,7 @@ class Outcome:
     name: str
     status: str  # completed | interrupted | failed
     seconds: float
-    step: int = 0
+    step: int | None = None  # None: stopped without a save (its last checkpoint, if any, stays)
     checkpoint: Path | None = None
     error: MtpError | None = None
 
@@ -73,19 +73,20 @@ class QueueObserver:
 
 def train_job(job: Job, events: Any) -> None:
     """A run's process: train, then send the outcome (or the error, as one line and a hint)."""
-    os.setpgrp()  # out of the terminal's foreground group: Ctrl-C comes through the parent, once
+    if hasattr(os, "setpgrp"):
+        os.setpgrp()  # out of the terminal's foreground group: Ctrl-C comes through the parent, once
     from mtp_cli.train import train
 
     try:
         result = train(job.config, resume=job.resume, observer=QueueObserver(job.name, events))
         events.put((job.name, "outcome", (result.status, result.step, result.checkpoint, None)))
     except MtpError as e:
-        events.put((job.name, "outcome", ("failed", 0, None, MtpError(e.message, e.hint))))
-    except KeyboardInterrupt:  # a second Ctrl-C: aborted without a save
-        events.put((job.name, "outcome", ("interrupted", 0, None, None)))
+        events.put((job.name, "outcome", ("failed", None, None, MtpError(e.message, e.hint))))
+    except KeyboardInterrupt:  # a second Ctrl-C, or one before the training loop: nothing saved now
+        events.put((job.name, "outcome", ("interrupted", None, None, None)))
     except BaseException as e:  # noqa: BLE001 - the parent reports it; the traceback goes to stderr
         traceback.print_exc()
-        events.put((job.name, "outcome", ("failed", 0, None, MtpError(f"run {job.name} failed: {type(e).__name__}: {e}"))))
+        events.put((job.name, "outcome", ("failed", None, None, MtpError(f"run {job.name} failed: {type(e).__name__}: {e}"))))
 
 
 def longest_first(jobs: list[Job], cost: Callable[[Job], float]) -> list[Job]:
@@ -105,6 +106,7 @@ class SideBySide:
         self.running: dict[str, tuple[Any, float]] = {}  # name -> (process, start time)
         self.dead_since: dict[str, float] = {}
         self.interrupted = False  # by Ctrl-C
+        self.asked: set[str] = set()  # runs sent their SIGINT
 
     def run(self, started: Callable[[Job], None], finished: Callable[[Outcome], None]) -> None:
         try:
@@ -113,18 +115,29 @@ class SideBySide:
                     self._launch(started)
                     self._next_event(finished)
                 except KeyboardInterrupt:
-                    self.interrupted = True
-                    self.stop()  # a second Ctrl-C reaches the trainings as their second: they abort
+                    self.on_ctrl_c()
         finally:
             for process, _ in self.running.values():  # only after an unexpected error here
                 process.kill()
 
+    def on_ctrl_c(self) -> None:
+        if self.interrupted:  # the second: it reaches each training as its second, which aborts it
+            self._signal(self.running)
+        self.interrupted = True
+        self.stop()
+
     def stop(self) -> None:
-        """Start nothing more; ask every running training to stop after its step and save."""
+        """Start nothing more; ask every running training, once, to stop after its step and save
+        (a second SIGINT would abort it without a save)."""
         self.waiting.clear()
-        for process, _ in self.running.values():
+        self._signal([name for name in self.running if name not in self.asked])
+
+    def _signal(self, names: Iterable[str]) -> None:
+        for name in list(names):
+            process = self.running[name][0]
             if process.is_alive():
                 os.kill(process.pid, signal.SIGINT)
+            self.asked.add(name)
 
     def _launch(self, started: Callable[[Job], None]) -> None:
         while self.waiting and len(self.running) < self.workers:
@@ -145,7 +158,7 @@ class SideBySide:
         elif name in self.running:
             getattr(self.observer(name), event)(*args)
 
-    def _finish(self, name: str, status: str, step: int, checkpoint: Path | None, error: MtpError | None) -> Outcome:
+    def _finish(self, name: str, status: str, step: int | None, checkpoint: Path | None, error: MtpError | None) -> Outcome:
         process, started = self.running.pop(name)
         process.join()
         self.dead_since.pop(name, None)
@@ -161,4 +174,4 @@ class SideBySide:
                 f"run {name}'s training process ended with exit code {process.exitcode} before finishing",
                 "a negative code is the signal that killed it (-9: often out of memory); rerun to resume from its last checkpoint",
             )
-            finished(self._finish(name, "failed", 0, None, error))
+            finished(self._finish(name, "failed", None, None, error))

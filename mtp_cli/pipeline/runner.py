@@ -256,8 +256,8 @@ class PipelineRunner:
         if failed:
             raise failed[0].error
         if stopped:
-            where = ", ".join(f"{o.name} at step {o.step}" for o in stopped)
-            raise PipelineInterrupted(f"trainings stopped ({where}), each with its last step saved")
+            where = ", ".join(f"{o.name} saved at step {o.step}" if o.step is not None else f"{o.name} before a save" for o in stopped)
+            raise PipelineInterrupted(f"trainings stopped: {where}")
         if runs.interrupted:
             raise PipelineInterrupted("interrupted as the last training finished")
 

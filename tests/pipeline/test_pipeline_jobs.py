@@ -17,7 +17,7 @@ from mtp_cli.artifacts import MtpError, read_manifest
 from mtp_cli.cli import main
 from mtp_cli.model.checkpoint import resolve_checkpoint, weights_sha256
 from mtp_cli.pipeline import PipelineInterrupted, QuietReporter, build_pipeline, load_recipe_file, run_pipeline
-from mtp_cli.pipeline.parallel import Job, longest_first
+from mtp_cli.pipeline.parallel import Job, SideBySide, longest_first
 from mtp_cli.train import NullObserver
 
 POLYNOMIALS = Path(__file__).resolve().parents[2] / "pipelines" / "polynomials.yaml"
@@ -26,7 +26,9 @@ SHRUNK = [
     "train.steps=12", "train.batch_tokens=1024", "train.micro_batch=4", "train.warmup=1", "train.eval_every=4",
     "train.eval_tokens=1024", "train.save_every=4", "train.model_overrides={dim: 32, n_layers: 3, n_heads: 2, max_seq_len: 256}",
 ]
-RUNS = {"n1": {"heads": 1}, "n2": {"heads": 2}, "wide": {"heads": 1, "model_overrides": {"dim": 64, "n_layers": 3, "n_heads": 2, "max_seq_len": 256}}}
+# "wide" takes several times longer a step than the others, so that it is mid-step when they stop.
+RUNS = {"n1": {"heads": 1, "steps": 60}, "n2": {"heads": 2, "steps": 60},
+        "wide": {"heads": 1, "batch_tokens": 8192, "model_overrides": {"dim": 64, "n_layers": 3, "n_heads": 2, "max_seq_len": 256}}}
 
 
 def spec_for(out: Path, runs: dict | None = None, *more: str):
@@ -115,17 +117,40 @@ class KillsOne:
 
 
 def test_ctrl_c_stops_every_run_with_a_save_and_the_rerun_resumes_them_exactly(one_process, tmp_path):
+    # One SIGINT per run, however the others end: a second would abort the slow run mid-step unsaved.
     out = tmp_path / "ctrl-c"
     with pytest.raises(PipelineInterrupted, match="trainings stopped"):
         run_pipeline(spec_for(out), RunsReporter(CtrlCOnceAllStepped(list(RUNS))), jobs=3)
     assert read_manifest(out, "pipeline")["status"] == "interrupted"
     for run in RUNS:
         manifest = read_manifest(out / "runs" / run, "run")
-        assert manifest["status"] == "interrupted" and 1 <= manifest["step"] < 12
+        assert manifest["status"] == "interrupted" and 1 <= manifest["step"] < manifest["arguments"]["steps"]
     result = run_pipeline(spec_for(out), jobs=3)
     assert statuses(result) == {"train/n1": "resumed", "train/n2": "resumed", "train/wide": "resumed"}
     for run in RUNS:
         assert weights(out, run) == weights(one_process, run)
+
+
+class AliveProcess:
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def is_alive(self) -> bool:
+        return True
+
+
+def test_each_training_gets_one_sigint_per_ctrl_c(monkeypatch):
+    """Ctrl-C, then the other runs' ends, send each training one SIGINT: a second one would abort a
+    training still in its step, without a save. A second Ctrl-C does send the second."""
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    runs = SideBySide([], 2, observer=lambda name: NullObserver())
+    runs.running = {"a": (AliveProcess(1), 0.0), "b": (AliveProcess(2), 0.0)}
+    runs.on_ctrl_c()
+    runs.stop()  # run a stopped: the pipeline stops the others
+    assert sent == [(1, signal.SIGINT), (2, signal.SIGINT)] and runs.interrupted
+    runs.on_ctrl_c()
+    assert sent[2:] == [(1, signal.SIGINT), (2, signal.SIGINT)]
 
 
 def test_a_failing_run_stops_the_others_which_resume_once_it_is_fixed(tmp_path):
