@@ -2,8 +2,10 @@
 
 Each run is a spawned process that calls `train` with the run's own settings (its torch threads
 included), so it computes exactly what it would in the pipeline's own process; only the order in
-which runs finish changes. The runs send their training records and then their outcome back through
-one queue, and the parent shows them.
+which runs finish changes. Each run sends its training records and then its outcome back through a
+pipe of its own, and the parent shows them. A pipe per run, not one shared queue: a process killed
+while writing (by the out-of-memory killer) would hold a shared queue's write lock forever and hang
+every other run; a pipe of its own just ends, which is how the parent learns that the run died.
 
 Ctrl-C: the runs sit in process groups of their own, so a terminal's Ctrl-C reaches only the parent,
 which forwards it once to each running training (it stops after its step and saves; a second Ctrl-C
@@ -14,18 +16,20 @@ way, so that every run that was going can resume on the next `mtp pipeline run`.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
-import queue
 import signal
+import threading
 import time
 import traceback
-from dataclasses import dataclass
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from mtp_cli.artifacts import MtpError
 
-DEAD_GRACE_SECONDS = 2.0  # a finished process's last messages may still be in the pipe
+POLL_SECONDS = 0.5  # how often the parent looks for Ctrl-C while no run has news
 
 
 @dataclass
@@ -46,14 +50,15 @@ class Outcome:
     error: MtpError | None = None
 
 
-class QueueObserver:
-    """The trainer's observer in a run's process: every event goes to the parent, tagged with the run."""
+class PipeObserver:
+    """The trainer's observer in a run's process: every event goes to the parent through the run's pipe."""
 
-    def __init__(self, name: str, events: Any):
-        self.name, self.events = name, events
+    def __init__(self, pipe: Any):
+        self.pipe, self.lock = pipe, threading.Lock()  # one message at a time, whichever thread sends
 
     def _send(self, event: str, *args: Any) -> None:
-        self.events.put((self.name, event, args))
+        with self.lock:
+            self.pipe.send((event, args))
 
     def on_start(self, plan: dict[str, Any]) -> None:
         self._send("on_start", plan)
@@ -71,22 +76,25 @@ class QueueObserver:
         self._send("on_notice", message)
 
 
-def train_job(job: Job, events: Any) -> None:
+def train_job(job: Job, pipe: Any) -> None:
     """A run's process: train, then send the outcome (or the error, as one line and a hint)."""
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # out of the terminal's foreground group: Ctrl-C comes through the parent, once
     from mtp_cli.train import train
 
+    observer = PipeObserver(pipe)
     try:
-        result = train(job.config, resume=job.resume, observer=QueueObserver(job.name, events))
-        events.put((job.name, "outcome", (result.status, result.step, result.checkpoint, None)))
+        result = train(job.config, resume=job.resume, observer=observer)
+        outcome = (result.status, result.step, result.checkpoint, None)
     except MtpError as e:
-        events.put((job.name, "outcome", ("failed", None, None, MtpError(e.message, e.hint))))
+        outcome = ("failed", None, None, MtpError(e.message, e.hint))
     except KeyboardInterrupt:  # a second Ctrl-C, or one before the training loop: nothing saved now
-        events.put((job.name, "outcome", ("interrupted", None, None, None)))
+        outcome = ("interrupted", None, None, None)
     except BaseException as e:  # noqa: BLE001 - the parent reports it; the traceback goes to stderr
         traceback.print_exc()
-        events.put((job.name, "outcome", ("failed", None, None, MtpError(f"run {job.name} failed: {type(e).__name__}: {e}"))))
+        outcome = ("failed", None, None, MtpError(f"{type(e).__name__}: {e}"))
+    observer._send("outcome", *outcome)
+    pipe.close()
 
 
 def longest_first(jobs: list[Job], cost: Callable[[Job], float]) -> list[Job]:
@@ -94,31 +102,56 @@ def longest_first(jobs: list[Job], cost: Callable[[Job], float]) -> list[Job]:
     return sorted(jobs, key=cost, reverse=True)  # stable: equal costs keep the recipe's order
 
 
+@dataclass
+class Running:
+    process: Any
+    pipe: Any  # the parent's end; None once it broke
+    started: float = field(default_factory=time.perf_counter)
+
+
 class SideBySide:
     """Runs `jobs` in at most `workers` processes, in the given order. Each run's training events go
     to `observer(name)`; `started(job)` and `finished(outcome)` are called as runs start and end."""
 
-    def __init__(self, jobs: list[Job], workers: int, observer: Callable[[str], Any], target: Callable = train_job):
+    def __init__(self, jobs: list[Job], workers: int, observer: Callable[[str], Any]):
         self.waiting = list(jobs)
-        self.workers, self.observer, self.target = workers, observer, target
+        self.workers, self.observer = workers, observer
         self.context = multiprocessing.get_context("spawn")
-        self.events = self.context.Queue()
-        self.running: dict[str, tuple[Any, float]] = {}  # name -> (process, start time)
-        self.dead_since: dict[str, float] = {}
+        self.running: dict[str, Running] = {}
         self.interrupted = False  # by Ctrl-C
         self.asked: set[str] = set()  # runs sent their SIGINT
+        self.ctrl_c_pending = False
 
     def run(self, started: Callable[[Job], None], finished: Callable[[Outcome], None]) -> None:
-        try:
-            while self.waiting or self.running:
-                try:
+        with self._ctrl_c_noted():
+            try:
+                while self.waiting or self.running:
+                    if self.ctrl_c_pending:
+                        self.ctrl_c_pending = False
+                        self.on_ctrl_c()
                     self._launch(started)
-                    self._next_event(finished)
-                except KeyboardInterrupt:
-                    self.on_ctrl_c()
+                    self._next_events(finished)
+                    self._reap_dead(finished)
+            finally:
+                for run in self.running.values():  # only after an unexpected error here
+                    run.process.kill()
+
+    @contextmanager
+    def _ctrl_c_noted(self) -> Iterator[None]:
+        """Ctrl-C is noted and handled between messages: raised inside a read from a pipe, it would
+        leave half a message there."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def note(signum: int, frame: Any) -> None:
+            self.ctrl_c_pending = True
+
+        previous = signal.signal(signal.SIGINT, note)
+        try:
+            yield
         finally:
-            for process, _ in self.running.values():  # only after an unexpected error here
-                process.kill()
+            signal.signal(signal.SIGINT, previous)
 
     def on_ctrl_c(self) -> None:
         if self.interrupted:  # the second: it reaches each training as its second, which aborts it
@@ -134,7 +167,7 @@ class SideBySide:
 
     def _signal(self, names: Iterable[str]) -> None:
         for name in list(names):
-            process = self.running[name][0]
+            process = self.running[name].process
             if process.is_alive():
                 os.kill(process.pid, signal.SIGINT)
             self.asked.add(name)
@@ -142,36 +175,44 @@ class SideBySide:
     def _launch(self, started: Callable[[Job], None]) -> None:
         while self.waiting and len(self.running) < self.workers:
             job = self.waiting.pop(0)
-            process = self.context.Process(target=self.target, args=(job, self.events), name=f"mtp-train-{job.name}", daemon=True)
+            ours, theirs = self.context.Pipe(duplex=False)
+            process = self.context.Process(target=train_job, args=(job, theirs), name=f"mtp-train-{job.name}", daemon=True)
             process.start()
-            self.running[job.name] = (process, time.perf_counter())
+            theirs.close()  # the run's process holds the only writing end: it ends when the process does
+            self.running[job.name] = Running(process, ours)
             started(job)
 
-    def _next_event(self, finished: Callable[[Outcome], None]) -> None:
-        try:
-            name, event, args = self.events.get(timeout=0.5)
-        except queue.Empty:
-            self._reap_dead(finished)
-            return
-        if event == "outcome":
-            finished(self._finish(name, *args))
-        elif name in self.running:
-            getattr(self.observer(name), event)(*args)
+    def _next_events(self, finished: Callable[[Outcome], None]) -> None:
+        """Every message waiting now, or the first within POLL_SECONDS."""
+        pipes = {run.pipe: name for name, run in self.running.items() if run.pipe is not None}
+        for pipe in multiprocessing.connection.wait(list(pipes), timeout=POLL_SECONDS):
+            name = pipes[pipe]
+            try:
+                event, args = pipe.recv()
+            except Exception:  # noqa: BLE001 - ended (EOFError) or cut mid-message by a dying process
+                pipe.close()
+                self.running[name].pipe = None  # _reap_dead reports it once its process has ended
+                continue
+            if event == "outcome":
+                finished(self._finish(name, *args))
+            else:
+                getattr(self.observer(name), event)(*args)
 
     def _finish(self, name: str, status: str, step: int | None, checkpoint: Path | None, error: MtpError | None) -> Outcome:
-        process, started = self.running.pop(name)
-        process.join()
-        self.dead_since.pop(name, None)
-        return Outcome(name, status, time.perf_counter() - started, step, checkpoint, error)
+        run = self.running.pop(name)
+        run.process.join()
+        if run.pipe is not None:
+            run.pipe.close()
+        return Outcome(name, status, time.perf_counter() - run.started, step, checkpoint, error)
 
     def _reap_dead(self, finished: Callable[[Outcome], None]) -> None:
-        """A process that ended without sending its outcome (killed, out of memory) failed."""
-        now = time.perf_counter()
-        for name, (process, _) in list(self.running.items()):
-            if process.exitcode is None or now - self.dead_since.setdefault(name, now) < DEAD_GRACE_SECONDS:
+        """A run whose pipe ended without its outcome, and whose process has ended, failed (killed,
+        out of memory)."""
+        for name, run in list(self.running.items()):
+            if run.pipe is not None or run.process.exitcode is None:
                 continue
             error = MtpError(
-                f"run {name}'s training process ended with exit code {process.exitcode} before finishing",
+                f"its training process ended with exit code {run.process.exitcode} before finishing",
                 "a negative code is the signal that killed it (-9: often out of memory); rerun to resume from its last checkpoint",
             )
             finished(self._finish(name, "failed", None, None, error))

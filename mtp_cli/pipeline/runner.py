@@ -254,9 +254,9 @@ class PipelineRunner:
             runs.run(started, finished)
         failed = [outcome for outcome in stopped if outcome.error is not None]
         if failed:
-            raise failed[0].error
+            raise MtpError(f"train/{failed[0].name}: {failed[0].error.message}", failed[0].error.hint)
         if stopped:
-            where = ", ".join(f"{o.name} saved at step {o.step}" if o.step is not None else f"{o.name} before a save" for o in stopped)
+            where = ", ".join(f"{o.name} saved at step {o.step}" if o.step is not None else f"{o.name} without a save" for o in stopped)
             raise PipelineInterrupted(f"trainings stopped: {where}")
         if runs.interrupted:
             raise PipelineInterrupted("interrupted as the last training finished")

@@ -7,6 +7,7 @@ import multiprocessing
 import re
 import os
 import signal
+import struct
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from mtp_cli.artifacts import MtpError, read_manifest
 from mtp_cli.cli import main
 from mtp_cli.model.checkpoint import resolve_checkpoint, weights_sha256
 from mtp_cli.pipeline import PipelineInterrupted, QuietReporter, build_pipeline, load_recipe_file, run_pipeline
-from mtp_cli.pipeline.parallel import Job, SideBySide, longest_first
+from mtp_cli.pipeline.parallel import Job, Running, SideBySide, longest_first
 from mtp_cli.train import NullObserver
 
 POLYNOMIALS = Path(__file__).resolve().parents[2] / "pipelines" / "polynomials.yaml"
@@ -131,12 +132,15 @@ def test_ctrl_c_stops_every_run_with_a_save_and_the_rerun_resumes_them_exactly(o
         assert weights(out, run) == weights(one_process, run)
 
 
-class AliveProcess:
-    def __init__(self, pid: int):
-        self.pid = pid
+class FakeProcess:
+    def __init__(self, pid: int, exitcode: int | None = None):
+        self.pid, self.exitcode = pid, exitcode
 
     def is_alive(self) -> bool:
-        return True
+        return self.exitcode is None
+
+    def join(self) -> None:
+        pass
 
 
 def test_each_training_gets_one_sigint_per_ctrl_c(monkeypatch):
@@ -145,7 +149,7 @@ def test_each_training_gets_one_sigint_per_ctrl_c(monkeypatch):
     sent = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
     runs = SideBySide([], 2, observer=lambda name: NullObserver())
-    runs.running = {"a": (AliveProcess(1), 0.0), "b": (AliveProcess(2), 0.0)}
+    runs.running = {"a": Running(FakeProcess(1), None), "b": Running(FakeProcess(2), None)}
     runs.on_ctrl_c()
     runs.stop()  # run a stopped: the pipeline stops the others
     assert sent == [(1, signal.SIGINT), (2, signal.SIGINT)] and runs.interrupted
@@ -156,7 +160,7 @@ def test_each_training_gets_one_sigint_per_ctrl_c(monkeypatch):
 def test_a_failing_run_stops_the_others_which_resume_once_it_is_fixed(tmp_path):
     out = tmp_path / "failing"
     runs = {"good": {"heads": 1, "steps": 200}, "bad": {"heads": 1, "model_overrides": {"dim": 32, "n_layers": 3, "n_heads": 2, "max_seq_len": 128}}}
-    with pytest.raises(MtpError, match="the data's rows are 256 tokens, the model's context is 128"):
+    with pytest.raises(MtpError, match="train/bad: the data's rows are 256 tokens, the model's context is 128"):
         run_pipeline(spec_for(out, runs), jobs=2)
     assert read_manifest(out, "pipeline")["status"] == "failed"
     # Stopped with a save, or, when the failure came before its loop began, with nothing to keep.
@@ -169,7 +173,7 @@ def test_a_failing_run_stops_the_others_which_resume_once_it_is_fixed(tmp_path):
 
 def test_a_killed_run_is_reported_in_one_line(tmp_path):
     out = tmp_path / "killed"
-    with pytest.raises(MtpError, match="run n2's training process ended with exit code -9 before finishing"):
+    with pytest.raises(MtpError, match="train/n2: its training process ended with exit code -9 before finishing"):
         run_pipeline(spec_for(out), RunsReporter(KillsOne("n2", step=2)), jobs=2)
     assert read_manifest(out, "pipeline")["status"] == "failed"
 
@@ -210,3 +214,30 @@ def test_the_live_table_has_a_row_per_run():
     a.on_eval({"step": 4, "head_loss": [1.25, 2.5]})
     assert a.cells() == ("a", "4/10", "1,234", "1.500  2.250", "1.250  2.500 (step 4)", "00:00:12")
     assert display.observer("b").cells()[:2] == ("b", "waiting")
+
+
+def test_a_run_killed_mid_message_is_reported_and_the_others_still_heard():
+    """A process killed while writing leaves half a message in its own pipe only: the run is reported
+    with its exit code and the other run's messages still arrive (a shared queue's write lock, held
+    by the dead writer, hung every other run)."""
+    context = multiprocessing.get_context("spawn")
+    cut, cut_writer = context.Pipe(duplex=False)
+    os.write(cut_writer.fileno(), struct.pack("!i", 1000) + b"half a message")
+    cut_writer.close()
+    heard, heard_writer = context.Pipe(duplex=False)
+    heard_writer.send(("on_notice", ("still here",)))
+    notices, outcomes = [], []
+
+    class Notices(NullObserver):
+        def on_notice(self, message: str) -> None:
+            notices.append(message)
+
+    runs = SideBySide([], 2, observer=lambda name: Notices())
+    runs.running = {"killed": Running(FakeProcess(1, exitcode=-9), cut), "alive": Running(FakeProcess(2), heard)}
+    for _ in range(2):
+        runs._next_events(outcomes.append)
+        runs._reap_dead(outcomes.append)
+    assert notices == ["still here"]
+    assert [(o.name, o.status) for o in outcomes] == [("killed", "failed")]
+    assert "exit code -9" in outcomes[0].error.message and list(runs.running) == ["alive"]
+    heard_writer.close()
