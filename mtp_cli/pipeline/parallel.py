@@ -22,12 +22,12 @@ import signal
 import threading
 import time
 import traceback
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 from mtp_cli.artifacts import MtpError
+from mtp_cli.artifacts.interrupts import sigint_handler
 
 POLL_SECONDS = 0.5  # how often the parent looks for Ctrl-C while no run has news
 
@@ -56,24 +56,24 @@ class PipeObserver:
     def __init__(self, pipe: Any):
         self.pipe, self.lock = pipe, threading.Lock()  # one message at a time, whichever thread sends
 
-    def _send(self, event: str, *args: Any) -> None:
+    def send(self, event: str, *args: Any) -> None:
         with self.lock:
             self.pipe.send((event, args))
 
     def on_start(self, plan: dict[str, Any]) -> None:
-        self._send("on_start", plan)
+        self.send("on_start", plan)
 
     def on_step(self, record: dict[str, Any]) -> None:
-        self._send("on_step", record)
+        self.send("on_step", record)
 
     def on_eval(self, record: dict[str, Any]) -> None:
-        self._send("on_eval", record)
+        self.send("on_eval", record)
 
     def on_checkpoint(self, step: int, folder: Path) -> None:
-        self._send("on_checkpoint", step, folder)
+        self.send("on_checkpoint", step, folder)
 
     def on_notice(self, message: str) -> None:
-        self._send("on_notice", message)
+        self.send("on_notice", message)
 
 
 def train_job(job: Job, pipe: Any) -> None:
@@ -93,7 +93,7 @@ def train_job(job: Job, pipe: Any) -> None:
     except BaseException as e:  # noqa: BLE001 - the parent reports it; the traceback goes to stderr
         traceback.print_exc()
         outcome = ("failed", None, None, MtpError(f"{type(e).__name__}: {e}"))
-    observer._send("outcome", *outcome)
+    observer.send("outcome", *outcome)
     pipe.close()
 
 
@@ -123,7 +123,7 @@ class SideBySide:
         self.ctrl_c_pending = False
 
     def run(self, started: Callable[[Job], None], finished: Callable[[Outcome], None]) -> None:
-        with self._ctrl_c_noted():
+        with sigint_handler(self._note_ctrl_c):
             try:
                 while self.waiting or self.running:
                     if self.ctrl_c_pending:
@@ -136,22 +136,10 @@ class SideBySide:
                 for run in self.running.values():  # only after an unexpected error here
                     run.process.kill()
 
-    @contextmanager
-    def _ctrl_c_noted(self) -> Iterator[None]:
-        """Ctrl-C is noted and handled between messages: raised inside a read from a pipe, it would
-        leave half a message there."""
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def note(signum: int, frame: Any) -> None:
-            self.ctrl_c_pending = True
-
-        previous = signal.signal(signal.SIGINT, note)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
+    def _note_ctrl_c(self) -> None:
+        """Handled between messages by `run`: raised inside a read from a pipe, Ctrl-C would leave
+        half a message there."""
+        self.ctrl_c_pending = True
 
     def on_ctrl_c(self) -> None:
         if self.interrupted:  # the second: it reaches each training as its second, which aborts it

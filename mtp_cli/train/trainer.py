@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
 import threading
 import time
 from contextlib import AbstractContextManager, contextmanager
@@ -26,6 +25,7 @@ import torch
 
 from mtp_cli.artifacts import MtpError
 from mtp_cli.artifacts.disk_space import DiskFull
+from mtp_cli.artifacts.interrupts import sigint_handler
 from mtp_cli.model import train_flops_per_token
 from mtp_cli.train.checkpointing import (
     RESUME_HINT,
@@ -108,20 +108,14 @@ def stop_requests() -> Iterator[Callable[[], bool]]:
     Under torchrun the workers get torchrun's forwarded SIGINT (it kills them 30 s later).
     """
     requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield requested.is_set
-        return
 
-    def on_sigint(signum, frame):
+    def on_sigint() -> None:
         if requested.is_set():
             raise KeyboardInterrupt
         requested.set()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
-    try:
+    with sigint_handler(on_sigint):
         yield requested.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:
