@@ -53,3 +53,37 @@ def test_ctrl_c_in_train(tokenized_bytes: Path, tmp_path):
     assert "interrupted at step" in err and "continue with --resume" in err
     assert "Traceback" not in err and "internal error" not in err
     assert (out / "checkpoints" / "latest").exists()
+
+
+def test_ctrl_c_in_pipeline_jobs_as_the_trainings_start(tmp_path):
+    """Ctrl-C while the side-by-side trainings are still starting up (importing torch, still in the
+    terminal's process group): one interrupted line, no traceback, no run reported as failed."""
+    import threading
+
+    import yaml
+
+    from mtp_cli.pipeline import load_recipe_file
+
+    recipe = load_recipe_file(Path(__file__).resolve().parents[1] / "pipelines" / "polynomials.yaml", [
+        "synth.train_problems=300", "synth.test_problems=1", "tokenize.seq_len=128", "train.steps=50",
+        "train.batch_tokens=512", "train.micro_batch=4", "train.model_overrides={dim: 32, n_layers: 2, n_heads: 2, max_seq_len: 128}",
+    ])
+    recipe["runs"] = {"n1": {"heads": 1}, "n1-seed1": {"heads": 1, "seed": 1}}
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(recipe))
+    out = tmp_path / "out"
+    process = start("pipeline", "run", str(tmp_path / "two.yaml"), "--out", str(out), "--jobs", "2")
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+    reader.start()
+    both_started = lambda: sum(line.startswith("train/") for line in list(lines)) == 2
+    deadline = time.monotonic() + 120
+    while not both_started():
+        assert process.poll() is None and time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.01)
+    os.killpg(process.pid, signal.SIGINT)
+    process.wait(timeout=120)
+    reader.join(timeout=10)
+    err = "".join(lines)
+    assert process.returncode == 130, err
+    assert "interrupted: trainings stopped: " in err
+    assert "Traceback" not in err and "error:" not in err and "internal error" not in err

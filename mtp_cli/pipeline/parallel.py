@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from mtp_cli.artifacts import MtpError
-from mtp_cli.artifacts.interrupts import sigint_handler
+from mtp_cli.artifacts.interrupts import sigint_handler, sigint_ignored
 
 POLL_SECONDS = 0.5  # how often the parent looks for Ctrl-C while no run has news
 
@@ -77,13 +77,16 @@ class PipeObserver:
 
 
 def train_job(job: Job, pipe: Any) -> None:
-    """A run's process: train, then send the outcome (or the error, as one line and a hint)."""
+    """A run's process: train, then send the outcome (or the error, as one line and a hint). It
+    starts with Ctrl-C ignored (see SideBySide._launch) and hears SIGINT once it has said "ready"."""
     if hasattr(os, "setpgrp"):
         os.setpgrp()  # out of the terminal's foreground group: Ctrl-C comes through the parent, once
-    from mtp_cli.train import train
-
     observer = PipeObserver(pipe)
     try:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        observer.send("ready")
+        from mtp_cli.train import train
+
         result = train(job.config, resume=job.resume, observer=observer)
         outcome = (result.status, result.step, result.checkpoint, None)
     except MtpError as e:
@@ -107,6 +110,8 @@ class Running:
     process: Any
     pipe: Any  # the parent's end; None once it broke
     started: float = field(default_factory=time.perf_counter)
+    ready: bool = False  # it hears SIGINT; before, a SIGINT for it waits in signal_owed
+    signal_owed: bool = False
 
 
 class SideBySide:
@@ -155,9 +160,11 @@ class SideBySide:
 
     def _signal(self, names: Iterable[str]) -> None:
         for name in list(names):
-            process = self.running[name].process
-            if process.is_alive():
-                os.kill(process.pid, signal.SIGINT)
+            run = self.running[name]
+            if not run.ready:
+                run.signal_owed = True  # sent when it says "ready"; two would arrive as one anyway
+            elif run.process.is_alive():
+                os.kill(run.process.pid, signal.SIGINT)
             self.asked.add(name)
 
     def _launch(self, started: Callable[[Job], None]) -> None:
@@ -165,7 +172,11 @@ class SideBySide:
             job = self.waiting.pop(0)
             ours, theirs = self.context.Pipe(duplex=False)
             process = self.context.Process(target=train_job, args=(job, theirs), name=f"mtp-train-{job.name}", daemon=True)
-            process.start()
+            # Until it leaves the terminal's process group, a Ctrl-C there would hit the new process
+            # mid-start-up (an exit with a traceback): it starts with SIGINT ignored. A Ctrl-C in
+            # these few milliseconds is lost to the parent too; the next one is heard.
+            with sigint_ignored():
+                process.start()
             theirs.close()  # the run's process holds the only writing end: it ends when the process does
             self.running[job.name] = Running(process, ours)
             started(job)
@@ -181,10 +192,19 @@ class SideBySide:
                 pipe.close()
                 self.running[name].pipe = None  # _reap_dead reports it once its process has ended
                 continue
-            if event == "outcome":
+            if event == "ready":
+                self._now_ready(name)
+            elif event == "outcome":
                 finished(self._finish(name, *args))
             else:
                 getattr(self.observer(name), event)(*args)
+
+    def _now_ready(self, name: str) -> None:
+        run = self.running[name]
+        run.ready = True
+        if run.signal_owed:
+            run.signal_owed = False
+            os.kill(run.process.pid, signal.SIGINT)
 
     def _finish(self, name: str, status: str, step: int | None, checkpoint: Path | None, error: MtpError | None) -> Outcome:
         run = self.running.pop(name)

@@ -149,12 +149,26 @@ def test_each_training_gets_one_sigint_per_ctrl_c(monkeypatch):
     sent = []
     monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
     runs = SideBySide([], 2, observer=lambda name: NullObserver())
-    runs.running = {"a": Running(FakeProcess(1), None), "b": Running(FakeProcess(2), None)}
+    runs.running = {"a": Running(FakeProcess(1), None, ready=True), "b": Running(FakeProcess(2), None, ready=True)}
     runs.on_ctrl_c()
     runs.stop()  # run a stopped: the pipeline stops the others
     assert sent == [(1, signal.SIGINT), (2, signal.SIGINT)] and runs.interrupted
     runs.on_ctrl_c()
     assert sent[2:] == [(1, signal.SIGINT), (2, signal.SIGINT)]
+
+
+def test_a_run_still_starting_gets_its_sigint_once_it_is_ready(monkeypatch):
+    """A run starts with SIGINT ignored: the Ctrl-C meant for it is sent when it says it is ready."""
+    sent = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: sent.append((pid, sig)))
+    runs = SideBySide([], 2, observer=lambda name: NullObserver())
+    runs.running = {"starting": Running(FakeProcess(1), None)}
+    runs.on_ctrl_c()
+    assert sent == []
+    runs._now_ready("starting")
+    assert sent == [(1, signal.SIGINT)]
+    runs._now_ready("starting")  # owed once, sent once
+    assert sent == [(1, signal.SIGINT)]
 
 
 def test_a_failing_run_stops_the_others_which_resume_once_it_is_fixed(tmp_path):
